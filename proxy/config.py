@@ -1,0 +1,277 @@
+"""Settings: a tree of frozen dataclasses loaded from TOML files and `PICSTREAM_*` variables.
+
+Every field carries its default, help text, TOML key and environment variable (derived as
+`PICSTREAM_<SECTION>_<NAME>`), and is validated at start with an error naming both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+
+
+def setting(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+            choices: Sequence[str] | None = None, secret: bool = False) -> Any:
+    """Declare one setting: its default, its help text and its bounds."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "secret": secret}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: tuple(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str = setting("127.0.0.1", "Address to listen on.")
+    port: int = setting(8080, "Port to listen on.", min=0, max=65535)
+    workers: int = setting(1, "Worker processes (SO_REUSEPORT); 1 serves from one process.",
+                           min=1, max=64)
+    render_threads: int = setting(0, "Render pool threads; 0 means one per core.", min=0, max=256)
+    render_queue_max: int = setting(64, "Renders waiting or running before misses get 503.",
+                                    min=1, max=100000)
+    public_base_url: str = setting("http://127.0.0.1:8080",
+                                   "Absolute base of URLs minted by the API and the CLI.")
+    shutdown_timeout_s: float = setting(10.0, "Grace period for in-flight requests on SIGTERM.",
+                                        min=0, max=600)
+    playground: bool = setting(False, "Serve the template playground at /playground.")
+    log_format: str = setting("json", "Access and app log format.", choices=("json", "console"))
+
+
+@dataclass(frozen=True)
+class Signing:
+    keys: tuple[str, ...] = setting((), "Signing keys, newest first: sign with the first, "
+                                    "verify with all.", secret=True)
+    allow_unsafe: bool = setting(False, "Accept the literal signature `unsafe` (development only).")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_url_bytes: int = setting(8192, "Longest accepted image URL (path + query).",
+                                 min=256, max=1_000_000)
+    max_text_length: int = setting(1000, "Hard cap on any text value, whatever the template says.",
+                                   min=1, max=100_000)
+    max_output_pixels: int = setting(16_000_000, "Largest output (width x height x dpr^2).",
+                                     min=1, max=400_000_000)
+    max_output_side: int = setting(8192, "Largest output width or height in pixels.",
+                                   min=16, max=65535)
+    render_timeout_s: float = setting(10.0, "Deadline for one render.", min=0.1, max=600)
+
+
+@dataclass(frozen=True)
+class Cache:
+    memory_max_bytes: int = setting(256 * 1024 * 1024, "In-process LRU of rendered images (bytes).",
+                                    min=0)
+    disk_dir: str = setting("", "Disk tier directory; empty disables it.")
+    disk_max_bytes: int = setting(2 * 1024 * 1024 * 1024, "Disk tier bound (bytes).", min=0)
+    max_age_s: int = setting(3600, "max-age for URLs that do not pin the current version.", min=0)
+    stale_while_revalidate_s: int = setting(86400, "stale-while-revalidate for unpinned URLs.",
+                                            min=0)
+    fallback_max_age_s: int = setting(60, "max-age when a source failed and a fallback was used.",
+                                      min=0)
+
+
+@dataclass(frozen=True)
+class Sources:
+    allow_hosts: tuple[str, ...] = setting((), "If set, only these hosts (or *.suffix) may be "
+                                           "fetched.")
+    deny_hosts: tuple[str, ...] = setting((), "Hosts (or *.suffix) never fetched.")
+    allow_loopback: bool = setting(False, "TEST ONLY: allow fetching from 127.0.0.0/8 and ::1.")
+    connect_timeout_s: float = setting(3.0, "Connect timeout of a source fetch.", min=0.05,
+                                       max=120)
+    fetch_timeout_s: float = setting(8.0, "Total timeout of a source fetch, redirects included.",
+                                     min=0.05, max=600)
+    max_redirects: int = setting(3, "Redirects followed per fetch, each re-checked.", min=0,
+                                 max=10)
+    max_bytes: int = setting(20 * 1024 * 1024, "Largest source image body (decoded bytes).",
+                             min=1024)
+    max_pixels: int = setting(40_000_000, "Largest source image (width x height).", min=1)
+    max_frames: int = setting(1, "Frames read from an animated source.", min=1, max=1000)
+    cache_max_bytes: int = setting(128 * 1024 * 1024, "Source cache bound (bytes).", min=0)
+    cache_ttl_s: int = setting(600, "Source cache time to live.", min=0)
+    data_dir: str = setting("data", "Directory of the asset store (relative to the working "
+                            "directory).")
+
+
+@dataclass(frozen=True)
+class Api:
+    keys: tuple[str, ...] = setting((), "API keys as `name:sha256hex` (see `picstream keygen "
+                                    "--api`).", secret=True)
+    max_body_bytes: int = setting(10 * 1024 * 1024, "Largest JSON or upload body.", min=1024)
+    max_batch_items: int = setting(10000, "Most items in one batch.", min=1)
+    batch_concurrency: int = setting(2, "Concurrent prerenders of a batch.", min=1, max=64)
+
+
+@dataclass(frozen=True)
+class Templates:
+    dir: str = setting(str(PROJECT_ROOT / "templates"), "Directory of template TOML files.")
+    reload: bool = setting(False, "Reload templates when their files change.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: Server = field(default_factory=Server)
+    signing: Signing = field(default_factory=Signing)
+    limits: Limits = field(default_factory=Limits)
+    cache: Cache = field(default_factory=Cache)
+    sources: Sources = field(default_factory=Sources)
+    api: Api = field(default_factory=Api)
+    templates: Templates = field(default_factory=Templates)
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One setting as documented: TOML key, env var, type, default and help."""
+
+    section: str
+    name: str
+    toml_key: str
+    env_var: str
+    type_name: str
+    default: Any
+    help: str
+    secret: bool
+
+
+def _sections() -> Iterator[tuple[str, type[Any]]]:
+    hints = get_type_hints(Settings)
+    for f in dataclasses.fields(Settings):
+        yield f.name, hints[f.name]
+
+
+def describe() -> list[SettingInfo]:
+    """Every setting, in declaration order (used for the README table and its test)."""
+    out = []
+    for section, cls in _sections():
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            out.append(SettingInfo(
+                section=section, name=f.name, toml_key=f"{section}.{f.name}",
+                env_var=f"PICSTREAM_{section.upper()}_{f.name.upper()}",
+                type_name=_type_name(hints[f.name]), default=default,
+                help=f.metadata["help"], secret=f.metadata["secret"]))
+    return out
+
+
+def _type_name(tp: Any) -> str:
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, "list")
+
+
+def _coerce(info: SettingInfo, tp: Any, raw: Any, from_env: bool) -> Any:
+    where = f"{info.toml_key} ({info.env_var})"
+    if tp is bool:
+        if from_env:
+            low = str(raw).strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off", ""):
+                return False
+            raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+        if not isinstance(raw, bool):
+            raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+        return raw
+    if tp is int or tp is float:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{where}: expected a number, got {raw!r}")
+        try:
+            value = tp(raw) if from_env or isinstance(raw, (int, float)) else None
+        except ValueError:
+            value = None
+        if value is None or (tp is int and not from_env and not isinstance(raw, int)):
+            raise ConfigError(f"{where}: expected {info.type_name}, got {raw!r}")
+        return value
+    if tp is str:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where}: expected a string, got {raw!r}")
+        return raw
+    # tuple[str, ...]: a TOML array, or a comma-separated env value
+    if from_env:
+        return tuple(p.strip() for p in str(raw).split(",") if p.strip())
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise ConfigError(f"{where}: expected a list of strings, got {raw!r}")
+    return tuple(raw)
+
+
+def _check_bounds(info: SettingInfo, meta: Mapping[str, Any], value: Any) -> None:
+    where = f"{info.toml_key} ({info.env_var})"
+    lo, hi, choices = meta["min"], meta["max"], meta["choices"]
+    if lo is not None and value < lo:
+        raise ConfigError(f"{where}: must be at least {lo}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{where}: must be at most {hi}, got {value!r}")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
+
+
+def load_settings(files: Sequence[str | Path] = (), environ: Mapping[str, str] | None = None,
+                  *, include_default: bool = True) -> Settings:
+    """Defaults, then config/default.toml, then each file, then `PICSTREAM_*` variables."""
+    environ = os.environ if environ is None else environ
+    layers: list[tuple[str, dict[str, Any]]] = []
+    paths = ([DEFAULT_CONFIG] if include_default and DEFAULT_CONFIG.exists() else []) + [
+        Path(p) for p in files]
+    for path in paths:
+        try:
+            layers.append((str(path), tomllib.loads(Path(path).read_text(encoding="utf-8"))))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    known_sections = dict(_sections())
+    for path_name, data in layers:
+        for section, body in data.items():
+            if section not in known_sections or not isinstance(body, dict):
+                raise ConfigError(f"{path_name}: unknown section [{section}]")
+            names = {f.name for f in dataclasses.fields(known_sections[section])}
+            for key in body:
+                if key not in names:
+                    raise ConfigError(f"{path_name}: unknown setting {section}.{key}")
+    infos = {(i.section, i.name): i for i in describe()}
+    sections: dict[str, Any] = {}
+    for section, cls in known_sections.items():
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            info = infos[(section, f.name)]
+            value = info.default
+            for _, data in layers:
+                if f.name in data.get(section, {}):
+                    value = _coerce(info, hints[f.name], data[section][f.name], False)
+            if info.env_var in environ:
+                value = _coerce(info, hints[f.name], environ[info.env_var], True)
+            _check_bounds(info, f.metadata, value)
+            values[f.name] = value
+        sections[section] = cls(**values)
+    settings = Settings(**sections)
+    _check_cross(settings)
+    return settings
+
+
+def _check_cross(settings: Settings) -> None:
+    for key in settings.signing.keys:
+        if len(key) < 16:
+            raise ConfigError("signing.keys (PICSTREAM_SIGNING_KEYS): each key needs at least "
+                              "16 characters")
+    for entry in settings.api.keys:
+        name, sep, digest = entry.partition(":")
+        if not sep or not name or len(digest) != 64:
+            raise ConfigError("api.keys (PICSTREAM_API_KEYS): each entry is name:sha256hex")
+    if not Path(settings.templates.dir).is_dir():
+        raise ConfigError(f"templates.dir (PICSTREAM_TEMPLATES_DIR): not a directory: "
+                          f"{settings.templates.dir}")
+
+
+def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
+    """A copy of `settings` with some fields of some sections replaced (tests, CLI flags)."""
+    changed = {name: dataclasses.replace(getattr(settings, name), **vals)
+               for name, vals in sections.items()}
+    return dataclasses.replace(settings, **changed)

@@ -1,0 +1,137 @@
+"""The one exception hierarchy: a status, a code and a public message per error.
+
+Modules raise these; `web/middleware.py` maps them to HTTP and `cli.py` to exit codes.
+No aiohttp import here, so every layer can use them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ProxyError(Exception):
+    """Base of every error a client may see; `public` goes to the client, `detail` to logs."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, public: str, *, field: str | None = None, detail: str | None = None) -> None:
+        super().__init__(public)
+        self.public = public
+        self.field = field
+        self.detail = detail
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON body a client gets; pinned by tests/web/test_error_shape.py."""
+        body: dict[str, object] = {
+            "ok": False,
+            "status": self.status,
+            "code": self.code,
+            "error": self.public,
+        }
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class BadRequest(ProxyError):
+    """The request is malformed."""
+
+    status = 400
+    code = "bad_request"
+
+
+class InvalidValue(BadRequest):
+    """A variable or output option has a bad value; `field` names it."""
+
+    code = "invalid_value"
+
+
+class Unauthorized(ProxyError):
+    """No API key was given."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ProxyError):
+    """The signature (or API key) does not verify."""
+
+    status = 403
+    code = "bad_signature"
+
+
+class NotFound(ProxyError):
+    """No such template (or asset, or batch)."""
+
+    status = 404
+    code = "unknown_template"
+
+
+class Expired(ProxyError):
+    """The URL's `exp` is in the past."""
+
+    status = 410
+    code = "expired"
+
+
+class TooLarge(ProxyError):
+    """A body, image or output exceeds a configured limit."""
+
+    status = 413
+    code = "too_large"
+
+
+class URITooLong(ProxyError):
+    """The URL exceeds the configured length."""
+
+    status = 414
+    code = "uri_too_long"
+
+
+class Unprocessable(ProxyError):
+    """A JSON body is well-formed but a field is invalid (API only)."""
+
+    status = 422
+    code = "unprocessable"
+
+
+class BadSource(ProxyError):
+    """A source is not an allowed image, or has too many pixels or frames."""
+
+    status = 422
+    code = "bad_source"
+
+
+class UpstreamFailed(ProxyError):
+    """A remote source could not be fetched (refused address, timeout, HTTP error)."""
+
+    status = 502
+    code = "upstream_failed"
+
+
+class Overloaded(ProxyError):
+    """The render queue is full; the client should retry later."""
+
+    status = 503
+    code = "overloaded"
+
+
+class RenderTimeout(ProxyError):
+    """A render exceeded its deadline."""
+
+    status = 503
+    code = "render_timeout"
+
+
+class TemplateError(Exception):
+    """A template file is invalid: raised at load/check time, never mapped to HTTP."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message names the TOML key and the env var."""

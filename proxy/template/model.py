@@ -1,0 +1,116 @@
+"""Templates as frozen data: canvas, typed variables and layers. No I/O here.
+
+Strings in layers may hold `{variable}` references; they are resolved per render by
+`template/values.py`. Boxes are `(x, y, width, height)` in template pixels (dpr 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+Box = tuple[int, int, int, int]
+RGBA = tuple[int, int, int, int]
+
+VariableType = Literal["text", "color", "image", "number", "choice", "boolean"]
+Fit = Literal["cover", "contain", "fill"]
+Gravity = Literal["centre", "north", "south", "east", "west", "north-east", "north-west",
+                  "south-east", "south-west", "smart"]
+Align = Literal["left", "centre", "right"]
+VAlign = Literal["top", "middle", "bottom"]
+
+FORMATS = ("webp", "avif", "png", "jpeg", "gif")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One typed template variable; `default` is already coerced to the type's Python value."""
+
+    name: str
+    type: VariableType
+    default: object = None           # None: required unless `optional`
+    optional: bool = False           # may be empty/missing (then `when` layers are skipped)
+    description: str = ""
+    max_length: int | None = None    # text
+    min: float | None = None         # number
+    max: float | None = None         # number
+    choices: tuple[str, ...] = ()    # choice
+    fallback: str | None = None      # image: template-relative local file used on failure
+    allow_svg: bool = False          # image: accept SVG sources
+
+    @property
+    def required(self) -> bool:
+        return self.default is None and not self.optional
+
+
+@dataclass(frozen=True)
+class Gradient:
+    """A linear gradient: `angle_deg` 0 runs left to right, 90 top to bottom."""
+
+    angle_deg: float
+    stops: tuple[tuple[float, str], ...]   # (position 0..1, colour or "{var}")
+
+
+@dataclass(frozen=True)
+class LayerBase:
+    box: Box
+    when: str | None = None          # variable name: draw only when it is non-empty/true
+    opacity: float = 1.0
+
+
+@dataclass(frozen=True)
+class RectLayer(LayerBase):
+    fill: str | None = "#000000"     # colour or "{var}"; None with a gradient
+    gradient: Gradient | None = None
+    radius: int = 0
+    stroke: str | None = None
+    stroke_width: int = 0
+
+
+@dataclass(frozen=True)
+class TextLayer(LayerBase):
+    text: str = ""                   # with {var} references; user values are escaped
+    font: str = "Inter"              # family and style, e.g. "Inter Bold"
+    size: int = 32                   # px at dpr 1
+    min_size: int | None = None      # smart fit: largest size in [min_size, size] that fits
+    max_lines: int | None = None     # then ellipsis
+    color: str = "#000000"
+    align: Align = "left"
+    valign: VAlign = "top"
+    line_height: float = 1.2         # multiple of the font size
+    letter_spacing: float = 0.0      # px at dpr 1
+    uppercase: bool = False
+
+
+@dataclass(frozen=True)
+class ImageLayer(LayerBase):
+    src: str = ""                    # "{var}" or a template-relative local file
+    fit: Fit = "cover"
+    gravity: Gravity = "centre"
+    mask: Literal["none", "circle"] = "none"
+    radius: int = 0
+    tint: str | None = None          # colour or "{var}": multiplies the image by it
+
+
+@dataclass(frozen=True)
+class SvgLayer(LayerBase):
+    svg: str = ""                    # SVG source text read at load time, with {var} refs
+
+
+Layer = Union[RectLayer, TextLayer, ImageLayer, SvgLayer]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A loaded template; `version` hashes its file and every local file it uses."""
+
+    name: str
+    path: str
+    size: tuple[int, int]
+    background: str                  # colour or "{var}"
+    variables: dict[str, Variable]
+    layers: tuple[Layer, ...]
+    version: str
+    formats: tuple[str, ...] = FORMATS
+    description: str = ""
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)  # local art by rel path
