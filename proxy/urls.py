@@ -1,0 +1,120 @@
+"""Signed image URLs: sign a RenderSpec's canonical form, verify it, rotate keys.
+
+The signature is itsdangerous's HMAC-SHA256 with `key_derivation="hmac"` and a fixed salt:
+`base64url_nopad(HMAC(HMAC(key, SALT), canonical))`. docs/signing.md specifies it with test
+vectors (tests/vectors/signing.json) so other languages can mint URLs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from collections.abc import Mapping, Sequence
+
+from itsdangerous import Signer
+
+from .config import Limits
+from .errors import Expired, Forbidden, InvalidValue, URITooLong
+from .spec import RESERVED, RenderSpec, parse_request
+
+# Changing the salt invalidates every URL ever sent: it names the scheme's version.
+SALT = "picstream.url.v1"
+UNSAFE_SIGNATURE = "unsafe"
+PATH_PREFIX = "/i/"
+
+
+def generate_key() -> str:
+    """A new random signing key (32 bytes, URL-safe base64)."""
+    return secrets.token_urlsafe(32)
+
+
+def _signature(canonical: str, key: str) -> str:
+    # One key per Signer: itsdangerous signs with the LAST key of its list while our config
+    # lists the newest FIRST, so passing the tuple through would sign with the oldest key.
+    signer = Signer(key, salt=SALT, digest_method=hashlib.sha256, key_derivation="hmac")
+    return signer.get_signature(canonical).decode("ascii")
+
+
+def sign(spec: RenderSpec, keys: Sequence[str]) -> str:
+    """The signature of `spec` with the newest key (`keys[0]`): 43 base64url characters."""
+    if not keys:
+        raise ValueError("no signing keys configured (signing.keys)")
+    return _signature(spec.canonical(), keys[0])
+
+
+def sign_path(spec: RenderSpec, keys: Sequence[str]) -> str:
+    """The signed path `/i/{sig}/{template}.{fmt}?{canonical query}`."""
+    return f"{PATH_PREFIX}{sign(spec, keys)}/{spec.canonical()}"
+
+
+def verify(sig: str, spec: RenderSpec, keys: Sequence[str], *, now: float,
+           allow_unsafe: bool) -> None:
+    """Raise Forbidden unless `sig` signs `spec` with one of `keys`, then Expired if past `exp`."""
+    if sig == UNSAFE_SIGNATURE:
+        if not allow_unsafe:
+            raise Forbidden("invalid signature")
+    elif not _matches(sig, spec.canonical(), keys):
+        raise Forbidden("invalid signature")
+    # Only after the signature: an unsigned URL learns nothing from a 410.
+    if spec.expires is not None and now >= spec.expires:
+        raise Expired("this link has expired")
+
+
+def _matches(sig: str, canonical: str, keys: Sequence[str]) -> bool:
+    # Compare strings against our own encoding instead of itsdangerous's verify_signature,
+    # which base64-decodes first and so accepts several spellings of one signature (trailing
+    # "=", other values of the last character's unused bits): one image must have one URL,
+    # or anyone can multiply CDN cache entries (DESIGN.md, security facts).
+    if not sig.isascii():
+        return False
+    given = sig.encode("ascii")
+    ok = False
+    for key in keys:
+        ok |= hmac.compare_digest(given, _signature(canonical, key).encode("ascii"))
+    return ok
+
+
+def sign_url(template: str, variables: Mapping[str, str | int | float | bool], *,
+             keys: Sequence[str], fmt: str = "png", width: int | None = None,
+             height: int | None = None, quality: int | None = None,
+             dpr: float | None = None, version: str | None = None,
+             expires: int | None = None, debug: bool = False, base_url: str = "",
+             limits: Limits | None = None) -> str:
+    """A signed image URL for `template` with these variables and output options."""
+    limits = Limits() if limits is None else limits
+    pairs: list[tuple[str, str]] = []
+    for name, value in variables.items():
+        if name in RESERVED:
+            raise InvalidValue(f"{name}: reserved for an output option; use its argument",
+                               field=name)
+        pairs.append((name, _text(name, value)))
+    options = {"w": width, "h": height, "q": quality, "v": version, "exp": expires}
+    for name, option in options.items():
+        if option is not None:
+            pairs.append((name, _text(name, option)))
+    if dpr is not None:
+        pairs.append(("dpr", _text("dpr", dpr)))
+    if debug:
+        pairs.append(("debug", "1"))
+    # The same validation as a request: a URL minted here is one the server accepts.
+    spec = parse_request(template, fmt, pairs, 0, limits)
+    path = sign_path(spec, keys)
+    if len(path) > limits.max_url_bytes:
+        raise URITooLong(f"URL longer than {limits.max_url_bytes} bytes")
+    return base_url.rstrip("/") + path
+
+
+def _text(name: str, value: object) -> str:
+    # bool before int: bool is an int subclass and str(True) is not what templates parse.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidValue(f"{name}: not a finite number", field=name)
+        # 2.0 -> "2" so that dpr=2.0 meets the one spelling parse_request accepts.
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (str, int)):
+        return str(value)
+    raise InvalidValue(f"{name}: expected a string, number or boolean", field=name)
