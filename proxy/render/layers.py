@@ -1,0 +1,28 @@
+"""DRAW: the dispatch table from layer type to its drawer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..template.model import ImageLayer, RectLayer, SvgLayer, TextLayer
+from .context import DrawContext
+from .image import draw_image
+from .patch import Patch
+from .rect import draw_rect
+from .svg import draw_svg
+from .text import draw_text
+
+DrawFn = Callable[[Any, DrawContext], "Patch | None"]
+
+
+def _text(layer: TextLayer, ctx: DrawContext) -> Patch | None:
+    return draw_text(layer, layer.text, ctx)
+
+
+DRAW: dict[type, DrawFn] = {
+    RectLayer: draw_rect,
+    TextLayer: _text,
+    ImageLayer: draw_image,
+    SvgLayer: draw_svg,
+}

@@ -1,0 +1,42 @@
+"""A template as plain JSON-ready data: for `GET /v1/templates`, the CLI and the playground."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .colors import to_hex
+from .model import Template, Variable
+
+
+def describe_variable(var: Variable) -> dict[str, Any]:
+    """Type, constraints and default of one variable."""
+    default: Any = var.default
+    if isinstance(default, tuple):
+        default = to_hex(default)  # type: ignore[arg-type]
+    out: dict[str, Any] = {"name": var.name, "type": var.type, "required": var.required,
+                           "default": default, "description": var.description}
+    if var.max_length is not None:
+        out["max_length"] = var.max_length
+    if var.min is not None:
+        out["min"] = var.min
+    if var.max is not None:
+        out["max"] = var.max
+    if var.choices:
+        out["choices"] = list(var.choices)
+    if var.type == "image":
+        out["has_fallback"] = var.fallback is not None
+        out["allow_svg"] = var.allow_svg
+    return out
+
+
+def describe_template(template: Template) -> dict[str, Any]:
+    """Name, size, formats, version and variables of a template."""
+    return {
+        "name": template.name,
+        "description": template.description,
+        "width": template.size[0],
+        "height": template.size[1],
+        "formats": list(template.formats),
+        "version": template.version,
+        "variables": [describe_variable(v) for v in template.variables.values()],
+    }

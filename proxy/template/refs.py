@@ -1,0 +1,38 @@
+"""`{variable}` references in template strings: find them and substitute values.
+
+`{{` and `}}` are literal braces. Substitution is plain text; escaping for Pango or XML is the
+caller's job (text.py escapes the whole string, svg values are XML-escaped before substitution).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+_REF = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def references(text: str) -> set[str]:
+    """Names referenced by `{name}` in `text`."""
+    return {m.group(1) for m in _REF.finditer(text) if m.group(1)}
+
+
+def has_refs(text: str | None) -> bool:
+    """True when `text` references at least one variable."""
+    return bool(text) and bool(references(text or ""))
+
+
+def substitute(text: str, values: Mapping[str, str],
+               escape: Callable[[str], str] | None = None) -> str:
+    """Replace each `{name}` by `values[name]` (escaped by `escape` when given)."""
+
+    def repl(m: re.Match[str]) -> str:
+        token = m.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        value = values.get(m.group(1), "")
+        return escape(value) if escape else value
+
+    return _REF.sub(repl, text)

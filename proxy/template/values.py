@@ -1,0 +1,185 @@
+"""Raw strings -> typed values per Variable; `{name}` resolution of layers; `when`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import InvalidValue
+from .colors import parse_color, to_hex
+from .model import RGBA, ImageLayer, Layer, RectLayer, SvgLayer, Template, TextLayer, Variable
+from .refs import substitute
+
+_ASSET_RE = re.compile(r"asset:[0-9a-f]{16,64}")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Values:
+    """Typed values by variable name (missing optional ones are absent)."""
+
+    typed: Mapping[str, object]
+
+    def display(self, name: str) -> str:
+        """The value as text for interpolation: colours as #hex, integral numbers as ints."""
+        value = self.typed.get(name)
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, tuple):
+            return to_hex(value)  # type: ignore[arg-type]
+        if isinstance(value, float):
+            return str(int(value)) if value.is_integer() else repr(value)
+        return str(value)
+
+    def truthy(self, name: str) -> bool:
+        """Whether a `when = "name"` layer is drawn."""
+        value = self.typed.get(name)
+        if value is None or value is False or value == "":
+            return False
+        return not (isinstance(value, str) and not value.strip())
+
+    def strings(self) -> dict[str, str]:
+        """Every value as display text (for substitution)."""
+        return {name: self.display(name) for name in self.typed}
+
+
+def clean_text(raw: str) -> str:
+    """Normalise user text: NFC, lone surrogates replaced, control characters dropped."""
+    # Lone surrogates make Pango raise (DESIGN.md security facts); replace, don't crash.
+    text = raw.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(raw) else raw
+    text = unicodedata.normalize("NFC", text)
+    return "".join(c for c in text if c == "\n" or unicodedata.category(c) != "Cc")
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def coerce_one(var: Variable, raw: str) -> object:
+    """Turn one raw string into the variable's typed value, or raise InvalidValue."""
+    name = var.name
+    if var.type == "text":
+        text = clean_text(raw)
+        if var.max_length is not None and len(text) > var.max_length:
+            raise InvalidValue(f"{name}: longer than {var.max_length} characters", field=name)
+        return text
+    if var.type == "color":
+        try:
+            rgba: RGBA = parse_color(raw)
+        except ValueError as exc:
+            raise InvalidValue(f"{name}: {exc}", field=name) from None
+        return rgba
+    if var.type == "number":
+        try:
+            number = float(raw)
+        except ValueError:
+            raise InvalidValue(f"{name}: not a number", field=name) from None
+        if not math.isfinite(number):
+            raise InvalidValue(f"{name}: not a finite number", field=name)
+        if var.min is not None and number < var.min:
+            raise InvalidValue(f"{name}: must be at least {var.min:g}", field=name)
+        if var.max is not None and number > var.max:
+            raise InvalidValue(f"{name}: must be at most {var.max:g}", field=name)
+        return number
+    if var.type == "choice":
+        if raw not in var.choices:
+            raise InvalidValue(f"{name}: must be one of {', '.join(var.choices)}", field=name)
+        return raw
+    if var.type == "boolean":
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise InvalidValue(f"{name}: expected true or false", field=name)
+    # image: a remote URL or an uploaded asset; the sources wing validates further.
+    ref = raw.strip()
+    if ref == "":
+        return ""
+    if _ASSET_RE.fullmatch(ref) or ref.startswith(("http://", "https://")):
+        if len(ref) > 4096:
+            raise InvalidValue(f"{name}: image URL too long", field=name)
+        return ref
+    raise InvalidValue(f"{name}: expected an http(s) URL or asset:ID", field=name)
+
+
+def coerce(template: Template, raw: Mapping[str, str]) -> Values:
+    """Typed values for `template` from raw strings; unknown or missing names are errors."""
+    for name in raw:
+        if name not in template.variables:
+            raise InvalidValue(f"{name}: unknown variable for template {template.name}",
+                               field=name)
+    typed: dict[str, object] = {}
+    for name, var in template.variables.items():
+        if name in raw:
+            value = coerce_one(var, raw[name])
+            if value == "" and var.type == "image" and var.default is not None:
+                value = var.default
+            typed[name] = value
+        elif var.default is not None:
+            typed[name] = var.default
+        elif var.type == "image" and var.fallback is not None:
+            typed[name] = ""
+        elif not var.optional:
+            raise InvalidValue(f"{name}: required", field=name)
+    return Values(typed)
+
+
+def is_drawn(layer: Layer, values: Values) -> bool:
+    """Evaluate the layer's `when` (`name` or `!name`)."""
+    if layer.when is None:
+        return True
+    negate = layer.when.startswith("!")
+    shown = values.truthy(layer.when.lstrip("!"))
+    return shown != negate
+
+
+def xml_escape(text: str) -> str:
+    """Escape a value for XML text or attribute content."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&apos;"))
+
+
+def resolve_layer(layer: Layer, values: Values, template: Template) -> Layer:
+    """The layer with every `{name}` replaced by its value (SVG values XML-escaped)."""
+    strings = values.strings()
+    if isinstance(layer, TextLayer):
+        return dataclasses.replace(layer, text=substitute(layer.text, strings),
+                                   color=substitute(layer.color, strings))
+    if isinstance(layer, RectLayer):
+        gradient = layer.gradient
+        if gradient is not None:
+            gradient = dataclasses.replace(gradient, stops=tuple(
+                (pos, substitute(colour, strings)) for pos, colour in gradient.stops))
+        return dataclasses.replace(
+            layer, gradient=gradient,
+            fill=substitute(layer.fill, strings) if layer.fill else None,
+            stroke=substitute(layer.stroke, strings) if layer.stroke else None)
+    if isinstance(layer, ImageLayer):
+        return dataclasses.replace(layer, src=image_key(layer.src, values, template),
+                                   tint=substitute(layer.tint, strings) if layer.tint else None)
+    assert isinstance(layer, SvgLayer)
+    return dataclasses.replace(layer, svg=substitute(layer.svg, strings, xml_escape))
+
+
+def image_key(src: str, values: Values, template: Template) -> str:
+    """The key of an image layer's source in a render's images.
+
+    `local:<rel>` for a file shipped with the template (an empty value with a `fallback` uses
+    the fallback's), otherwise the value itself (a URL or `asset:ID`); "" draws nothing.
+    """
+    if src.startswith("{") and src.endswith("}"):
+        name = src[1:-1]
+        value = values.display(name)
+        fallback = template.variables[name].fallback
+        if value == "" and fallback is not None:
+            return "local:" + fallback
+        return value
+    return "local:" + src
