@@ -214,28 +214,40 @@ class DiskCache:
         name = _name(key)
         path = self.root / name
         try:
-            blob = path.read_bytes()
+            with open(path, "rb") as file:
+                identity = _identity(os.fstat(file.fileno()))
+                blob = file.read()
         except FileNotFoundError:
-            self._miss(name)
+            with self._lock:
+                self.misses += 1
+                # Only an outside hand can delete a file the index lists; resync if so.
+                if name in self._index and not path.exists():
+                    self._drop(name)
             return None
         except OSError:
             logger.warning("disk cache: cannot read %s", path, exc_info=True)
-            self._miss(name)
+            with self._lock:
+                self.misses += 1
             return None
         entry = _decode(blob, key)
         if entry is None:
             logger.warning("disk cache: dropping corrupt entry %s", path)
             with self._lock:
+                self.misses += 1
                 self.corrupt += 1
-            self._discard(name)
-            self._miss(name)
+                # A put may have replaced the file since we read it; delete only what we read.
+                with contextlib.suppress(OSError):
+                    if _identity(os.stat(path)) == identity:
+                        os.unlink(path)
+                        self._drop(name)
             return None
+        with self._lock:
+            self.hits += 1
+            if name in self._index:
+                self._index.move_to_end(name)
         with contextlib.suppress(OSError):
             # mtime is the LRU order a restart rebuilds from
             os.utime(path)
-        with self._lock:
-            self.hits += 1
-            self._remember(name, len(blob))
         return entry
 
     def put(self, key: str, value: CachedImage) -> bool:
@@ -250,13 +262,22 @@ class DiskCache:
         path = self.root / name
         try:
             path.parent.mkdir(exist_ok=True)
-            _write_atomic(path, blob)
+            tmp = _write_temp(path.parent, blob)
+            try:
+                # The slow write and fsync happen outside the lock; the rename and the index
+                # change happen inside it, so concurrent puts and evictions of one name keep
+                # the index equal to what is on disk.
+                with self._lock:
+                    os.replace(tmp, path)
+                    self._remember(name, len(blob))
+                    self._evict_over_bound()
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
         except OSError:
             logger.warning("disk cache: cannot write %s", path, exc_info=True)
             return False
-        with self._lock:
-            self._remember(name, len(blob))
-            self._evict_over_bound()
         return True
 
     @property
@@ -267,21 +288,17 @@ class DiskCache:
     def __len__(self) -> int:
         return len(self._index)
 
-    def _miss(self, name: str) -> None:
-        """Count a miss and forget any index entry whose file is gone."""
-        with self._lock:
-            self.misses += 1
-            size = self._index.pop(name, None)
-            if size is not None:
-                self._bytes_used -= size
-
     def _remember(self, name: str, size: int) -> None:
         """Record name as the most recently used entry; the caller holds the lock."""
-        old = self._index.pop(name, None)
-        if old is not None:
-            self._bytes_used -= old
+        self._drop(name)
         self._index[name] = size
         self._bytes_used += size
+
+    def _drop(self, name: str) -> None:
+        """Forget name in the index; the caller holds the lock."""
+        size = self._index.pop(name, None)
+        if size is not None:
+            self._bytes_used -= size
 
     def _evict_over_bound(self) -> None:
         """Delete least recently used files until under the bound; the caller holds the lock."""
@@ -289,32 +306,32 @@ class DiskCache:
             name, size = self._index.popitem(last=False)
             self._bytes_used -= size
             self.evictions += 1
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 (self.root / name).unlink()
-
-    def _discard(self, name: str) -> None:
-        """Delete one entry file (corrupt or unreadable)."""
-        with contextlib.suppress(OSError):
-            (self.root / name).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                logger.warning("disk cache: cannot evict %s", name, exc_info=True)
 
     def _scan(self) -> None:
         """Index existing entries oldest first and delete temp files left by a crash."""
         found: list[tuple[float, str, int]] = []
-        for sub in os.scandir(self.root):
-            if not (sub.is_dir(follow_symlinks=False) and _is_hex(sub.name, 2)):
-                continue
-            for entry in os.scandir(sub.path):
-                if entry.name.startswith(_TMP_PREFIX):
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-                    continue
-                if not (_is_hex(entry.name, 62) and entry.is_file(follow_symlinks=False)):
-                    continue
-                try:
-                    stat = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                found.append((stat.st_mtime, f"{sub.name}/{entry.name}", stat.st_size))
+        with os.scandir(self.root) as subs:
+            subdirs = [s for s in subs if s.is_dir(follow_symlinks=False) and _is_hex(s.name, 2)]
+        for sub in subdirs:
+            with os.scandir(sub.path) as entries:
+                for entry in entries:
+                    if entry.name.startswith(_TMP_PREFIX):
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
+                        continue
+                    if not (_is_hex(entry.name, 62) and entry.is_file(follow_symlinks=False)):
+                        continue
+                    try:
+                        stat = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    found.append((stat.st_mtime, f"{sub.name}/{entry.name}", stat.st_size))
         found.sort()
         with self._lock:
             for _, name, size in found:
@@ -390,9 +407,14 @@ def _decode(blob: bytes, key: str) -> CachedImage | None:
     )
 
 
-def _write_atomic(path: Path, blob: bytes) -> None:
-    """Write blob to path so readers see the old file or the whole new one, never a part."""
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells one file apart from its replacement under the same name."""
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _write_temp(folder: Path, blob: bytes) -> str:
+    """Write blob to a durable temp file in folder (for a rename) and return its path."""
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(blob)
@@ -400,8 +422,8 @@ def _write_atomic(path: Path, blob: bytes) -> None:
             # Without fsync a crash after the rename can leave an empty file under the final
             # name (ext4 delayed allocation); the checksum would catch it, but as a miss.
             os.fsync(file.fileno())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return tmp

@@ -293,3 +293,40 @@ def test_disk_leftover_temp_files_are_removed_at_start(tmp_path: Path) -> None:
     reopened = DiskCache(tmp_path, KB * KB)
     assert not leftover.exists()
     assert len(reopened) == 1
+
+
+async def test_single_flight_work_finishes_when_every_caller_is_cancelled() -> None:
+    flight: SingleFlight[str, int] = SingleFlight()
+    release = asyncio.Event()
+    finished = asyncio.Event()
+
+    async def factory() -> int:
+        await release.wait()
+        finished.set()
+        return 1
+
+    caller = asyncio.create_task(flight.run("k", factory))
+    await asyncio.sleep(0)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    release.set()
+    await asyncio.wait_for(finished.wait(), timeout=1)
+    await asyncio.sleep(0)
+    assert flight.in_flight == 0
+
+
+def test_disk_concurrent_threads_keep_accounting_consistent(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = DiskCache(tmp_path, 60 * KB)
+
+    def work(i: int) -> None:
+        cache.put(f"k{i % 20}", image(KB * (1 + i % 5)))
+        cache.get(f"k{(i * 7) % 20}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(400)))
+    on_disk = sum(p.stat().st_size for p in visible_files(tmp_path))
+    assert cache.bytes_used == on_disk <= 60 * KB
+    assert len(cache) == len(visible_files(tmp_path))
