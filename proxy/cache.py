@@ -140,7 +140,7 @@ class SingleFlight(Generic[K, V]):
         """Return factory()'s result, sharing one call among concurrent callers for key."""
         task = self._tasks.get(key)
         if task is None or task.done():
-            task = asyncio.ensure_future(_await(factory))
+            task = asyncio.create_task(_await(factory))
             self._tasks[key] = task
             # Registered before any waiter's shield callback, so the key is cleared before
             # the waiters resume: a caller that retries after an error starts a new flight.
