@@ -84,7 +84,10 @@ class Sources:
     allow_hosts: tuple[str, ...] = setting((), "If set, only these hosts (or *.suffix) may be "
                                            "fetched.")
     deny_hosts: tuple[str, ...] = setting((), "Hosts (or *.suffix) never fetched.")
-    allow_loopback: bool = setting(False, "TEST ONLY: allow fetching from 127.0.0.0/8 and ::1.")
+    allow_loopback: bool = setting(False, "TEST ONLY: allow fetching from exactly 127.0.0.1 "
+                                   "and ::1 (the rest of 127/8 stays refused).")
+    allow_svg: bool = setting(False, "Accept SVG sources (rendered with external references "
+                              "blocked).")
     connect_timeout_s: float = setting(3.0, "Connect timeout of a source fetch.", min=0.05,
                                        max=120)
     fetch_timeout_s: float = setting(8.0, "Total timeout of a source fetch, redirects included.",
@@ -249,11 +252,21 @@ def load_settings(files: Sequence[str | Path] = (), environ: Mapping[str, str] |
             if info.env_var in environ:
                 value = _coerce(info, hints[f.name], environ[info.env_var], True)
             _check_bounds(info, f.metadata, value)
+            if (section, f.name) == ("templates", "dir"):
+                value = _resolve_dir(value)
             values[f.name] = value
         sections[section] = cls(**values)
     settings = Settings(**sections)
     _check_cross(settings)
     return settings
+
+
+def _resolve_dir(value: str) -> str:
+    """A relative templates dir is looked up in the working directory, then the project."""
+    path = Path(value)
+    if path.is_absolute() or path.is_dir():
+        return str(path.resolve())
+    return str((PROJECT_ROOT / path).resolve())
 
 
 def _check_cross(settings: Settings) -> None:

@@ -15,6 +15,7 @@ from .model import RGBA, ImageLayer, Layer, RectLayer, SvgLayer, Template, TextL
 from .refs import substitute
 
 _ASSET_RE = re.compile(r"asset:[0-9a-f]{16,64}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -53,13 +54,9 @@ class Values:
 def clean_text(raw: str) -> str:
     """Normalise user text: NFC, lone surrogates replaced, control characters dropped."""
     # Lone surrogates make Pango raise (DESIGN.md security facts); replace, don't crash.
-    text = raw.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(raw) else raw
+    text = _SURROGATE.sub("\ufffd", raw)
     text = unicodedata.normalize("NFC", text)
     return "".join(c for c in text if c == "\n" or unicodedata.category(c) != "Cc")
-
-
-def _has_surrogates(text: str) -> bool:
-    return any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def coerce_one(var: Variable, raw: str) -> object:

@@ -1,0 +1,44 @@
+"""Shared fixtures: settings factory with temp dirs and test keys, golden comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxy.config import Settings, load_settings, replace
+from tests.support.golden import assert_matches_golden
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_KEYS = ("test-key-newest-0123456789abcdef", "test-key-older-0123456789abcdef")
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings with temp data dirs and test keys; keyword sections override fields."""
+
+    def make(**sections: dict[str, Any]) -> Settings:
+        base = load_settings(environ={})
+        base = replace(base, signing={"keys": TEST_KEYS},
+                       sources={"data_dir": str(tmp_path / "data")})
+        return replace(base, **sections) if sections else base
+
+    return make
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings]) -> Settings:
+    return settings_factory()
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """assert_matches_golden bound to the calling test module's golden folder."""
+    module = request.module.__name__.rsplit(".", 1)[-1]
+
+    def check(actual: bytes, name: str, *, fmt: str, budget: float | None = None) -> None:
+        assert_matches_golden(actual, name, fmt=fmt, module=module, budget=budget)
+
+    return check
