@@ -268,3 +268,12 @@ def test_sign_url_validates_like_the_server() -> None:
 def test_generate_key_is_random_and_long() -> None:
     a, b = generate_key(), generate_key()
     assert a != b and len(a) >= 43
+
+
+def test_docs_worked_example_is_the_vector() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "signing.md").read_text(encoding="utf-8")
+    vector = next(v for v in VECTORS["vectors"] if v["name"] == "readme-example")
+    for field in ("canonical", "signature", "path"):
+        assert vector[field] in docs
+    head = vector["path"].split("?")[0]
+    check(f"{head}?name=John+Smith&w=600&color=%23FF5733")
