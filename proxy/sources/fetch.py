@@ -1,0 +1,347 @@
+"""Guarded async fetch of remote source images: checked addresses, manual redirects, byte cap."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import ipaddress
+import socket
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from cachetools import TTLCache
+from yarl import URL
+
+from ..config import Sources
+from ..errors import BadSource, UpstreamFailed
+from .addresses import OddHost, check_host_form, host_allowed, is_forbidden, parse_ip
+from .sniff import check_image
+
+RASTER_FORMATS = frozenset({"jpeg", "png", "webp", "gif", "avif", "heif"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CHUNK_BYTES = 64 * 1024
+_HEADERS = {
+    "User-Agent": "PicStream/0.1 (source fetch)",
+    "Accept": "image/*",
+    # We decode these ourselves with a cap on the decoded size (see _Decoder).
+    "Accept-Encoding": "gzip, deflate",
+}
+
+Lookup = Callable[[str, int], Awaitable[Sequence[str]]]
+"""Name -> IP strings; the default is loop.getaddrinfo. Tests inject a fake DNS."""
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A fetched, sniffed and header-checked source image."""
+
+    data: bytes
+    url: str
+    fmt: str
+    fetch_ms: float
+
+
+class ForbiddenAddress(OSError):
+    """A resolved or connected address is in the deny table (an OSError so aiohttp wraps it)."""
+
+
+def _check_address(text: str, *, allow_loopback: bool) -> None:
+    ip = ipaddress.ip_address(text.split("%", 1)[0])
+    reason = is_forbidden(ip, allow_loopback=allow_loopback)
+    if reason is not None:
+        raise ForbiddenAddress(f"address {ip} refused: {reason}")
+
+
+class CheckedResolver(AbstractResolver):
+    """Resolve once, refuse the host if ANY address is forbidden, return the checked addresses.
+
+    aiohttp connects to exactly what this returns, so there is no second lookup to rebind.
+    It is skipped for IP literals (DESIGN "Security facts"): the socket factory covers those.
+    """
+
+    def __init__(self, lookup: Lookup, *, allow_loopback: bool) -> None:
+        self._lookup = lookup
+        self._allow_loopback = allow_loopback
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        """Checked addresses of `host`; ForbiddenAddress if any one is denied."""
+        found = list(dict.fromkeys(await self._lookup(host, port)))
+        if not found:
+            raise OSError(f"no address for {host}")
+        results: list[ResolveResult] = []
+        for text in found:
+            _check_address(text, allow_loopback=self._allow_loopback)
+            ip = ipaddress.ip_address(text)
+            fam = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+            if family not in (socket.AF_UNSPEC, fam):
+                continue
+            results.append(ResolveResult(hostname=host, host=str(ip), port=port, family=fam,
+                                         proto=0, flags=socket.AI_NUMERICHOST))
+        if not results:
+            raise OSError(f"no address of the requested family for {host}")
+        return results
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+async def system_lookup(host: str, port: int) -> list[str]:
+    """Resolve with the event loop's getaddrinfo (async, in its executor)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+class _Decoder:
+    """Content-Encoding decoding that never produces more than `room + 1` bytes per call.
+
+    aiohttp's own decompression turned a 1 MB gzip body into 2 GiB (DESIGN "Security facts"),
+    so the session runs with auto_decompress=False and this caps each step with max_length.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self._mode = encoding
+        self._z: zlib._Decompress | None = None
+        if encoding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def feed(self, chunk: bytes, room: int) -> bytes:
+        if self._mode in ("", "identity"):
+            return chunk
+        if self._z is None:  # deflate: zlib-wrapped per RFC, raw in practice from some servers
+            zlib_header = len(chunk) >= 2 and (chunk[0] & 0x0F) == 8 and \
+                (chunk[0] << 8 | chunk[1]) % 31 == 0
+            self._z = zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+        try:
+            # max_length=0 would mean "unlimited"; room + 1 >= 1 and detects the overflow.
+            return self._z.decompress(chunk, room + 1)
+        except zlib.error as exc:
+            raise BadSource("source body is not valid compressed data", detail=str(exc)) from None
+
+    def flush(self) -> bytes:
+        if self._z is None:
+            return b""
+        return self._z.flush()
+
+
+class Fetcher:
+    """Fetches remote sources under the `Sources` limits; one shared ClientSession, one cache.
+
+    Start it with `await start()` (or `async with`), stop with `await close()`: the app pairs
+    them in a cleanup_ctx. `lookup` replaces DNS (tests map `evil.test` to loopback with it).
+    """
+
+    def __init__(self, settings: Sources, *, lookup: Lookup | None = None) -> None:
+        self.settings = settings
+        self.formats = RASTER_FORMATS | ({"svg"} if settings.allow_svg else set())
+        self._lookup = lookup or system_lookup
+        self._session: aiohttp.ClientSession | None = None
+        self._inflight: dict[str, asyncio.Task[FetchResult]] = {}
+        self._cache: TTLCache[str, FetchResult] | None = None
+        if settings.cache_max_bytes > 0 and settings.cache_ttl_s > 0:
+            self._cache = TTLCache(maxsize=settings.cache_max_bytes, ttl=settings.cache_ttl_s,
+                                   getsizeof=lambda r: len(r.data))
+
+    async def start(self) -> None:
+        """Create the shared session; its connector only ever connects to checked addresses."""
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            resolver=CheckedResolver(self._lookup, allow_loopback=self.settings.allow_loopback),
+            socket_factory=self._socket,
+            limit=100,
+            limit_per_host=8,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            trust_env=False,  # never route source fetches through an env-configured proxy
+            cookie_jar=aiohttp.DummyCookieJar(),
+            headers=_HEADERS,
+            read_bufsize=_CHUNK_BYTES,
+        )
+
+    async def close(self) -> None:
+        """Cancel in-flight fetches and close the session."""
+        for task in list(self._inflight.values()):
+            task.cancel()
+        self._inflight.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> Fetcher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    def _socket(self, addr_info: tuple[object, ...]) -> socket.socket:
+        # The connect-time check: every address aiohttp dials passes here, IP literals
+        # included, which the resolver never sees (DESIGN "Security facts").
+        family, type_, proto, _, sockaddr = addr_info
+        assert isinstance(sockaddr, tuple)
+        _check_address(str(sockaddr[0]), allow_loopback=self.settings.allow_loopback)
+        return socket.socket(family, type_, proto)  # type: ignore[arg-type]
+
+    async def fetch(self, url: str) -> FetchResult:
+        """The checked image at `url`; concurrent calls for one URL share one fetch."""
+        if self._cache is not None:
+            hit = self._cache.get(url)
+            if hit is not None:
+                return dataclasses.replace(hit, fetch_ms=0.0)
+        task = self._inflight.get(url)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._fetch_and_store(url))
+            self._inflight[url] = task
+            task.add_done_callback(lambda t: self._forget(url, t))
+        # shield: one caller giving up must not cancel the fetch the others are awaiting.
+        return await asyncio.shield(task)
+
+    def _forget(self, url: str, task: asyncio.Task[FetchResult]) -> None:
+        if self._inflight.get(url) is task:
+            del self._inflight[url]
+        if not task.cancelled():
+            task.exception()  # retrieved here so an abandoned failure is not logged as lost
+
+    async def _fetch_and_store(self, url: str) -> FetchResult:
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.settings.fetch_timeout_s):
+                data, final_url = await self._follow(url)
+        except TimeoutError:
+            raise UpstreamFailed("source timed out", detail=f"{url}: over "
+                                 f"{self.settings.fetch_timeout_s}s") from None
+        fmt = check_image(data, allowed=self.formats, max_pixels=self.settings.max_pixels,
+                          max_frames=self.settings.max_frames)
+        result = FetchResult(data=data, url=str(final_url), fmt=fmt,
+                             fetch_ms=(time.perf_counter() - start) * 1000)
+        if self._cache is not None:
+            # ValueError: larger than the whole cache; serve it, do not keep it.
+            with contextlib.suppress(ValueError):
+                self._cache[url] = result
+        return result
+
+    async def _follow(self, url: str) -> tuple[bytes, URL]:
+        target = self.parse_url(url)
+        for hop in range(self.settings.max_redirects + 1):
+            status, location, body = await self._get(target)
+            if status not in _REDIRECTS:
+                return body, target
+            if location is None:
+                raise UpstreamFailed("source redirect has no location",
+                                     detail=f"{target} {status}")
+            if hop == self.settings.max_redirects:
+                break
+            try:
+                target = self._redirect_target(target, location)
+            except BadSource as exc:
+                # A refused redirect is the upstream's fault, not the client's URL.
+                raise UpstreamFailed("source redirected to a refused URL",
+                                     detail=f"{target} -> {location!r}: {exc.public}") from None
+        raise UpstreamFailed("source redirected too many times",
+                             detail=f"{url}: more than {self.settings.max_redirects}")
+
+    def _redirect_target(self, current: URL, location: str) -> URL:
+        _refuse_raw(location)
+        if location.lower().startswith(("http://", "https://")):
+            return self.parse_url(location)
+        return self.parse_url(str(current.join(URL(location))))
+
+    def parse_url(self, url: str) -> URL:
+        """Validate a source URL once, with yarl (what aiohttp connects with), or raise."""
+        _refuse_raw(url)
+        if not url.lower().startswith(("http://", "https://")):
+            raise BadSource("source URL must start with http:// or https://")
+        authority = url.split("://", 1)[1]
+        for stop in "/?#":
+            authority = authority.split(stop, 1)[0]
+        if "@" in authority:
+            raise BadSource("source URL must not contain credentials")
+        raw_host = authority if authority.startswith("[") else authority.rsplit(":", 1)[0]
+        try:
+            parsed = URL(url)
+        except ValueError as exc:
+            raise BadSource("source URL is not valid", detail=str(exc)) from None
+        host = parsed.raw_host
+        if parsed.scheme not in ("http", "https") or not host or parsed.user is not None \
+                or parsed.password is not None:
+            raise BadSource("source URL is not valid", detail=url)
+        ip = parse_ip(host)
+        if ip is None:
+            try:
+                # Both spellings: yarl folds Unicode digits into IPv4 (DESIGN "Security facts").
+                check_host_form(raw_host)
+                check_host_form(host)
+            except OddHost as exc:
+                raise BadSource("source URL host is not valid", detail=str(exc)) from None
+        if not host_allowed(host, self.settings.allow_hosts, self.settings.deny_hosts):
+            raise UpstreamFailed("source host is not allowed", detail=host)
+        if ip is not None:
+            reason = is_forbidden(ip, allow_loopback=self.settings.allow_loopback)
+            if reason is not None:
+                raise UpstreamFailed("source address is not allowed", detail=f"{ip}: {reason}")
+        return parsed.with_fragment(None)
+
+    async def _get(self, url: URL) -> tuple[int, str | None, bytes]:
+        if self._session is None:
+            raise RuntimeError("Fetcher.start() was not awaited")
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.settings.connect_timeout_s,
+                                        sock_connect=self.settings.connect_timeout_s,
+                                        sock_read=self.settings.fetch_timeout_s)
+        try:
+            async with self._session.get(url, allow_redirects=False, timeout=timeout) as resp:
+                if resp.status in _REDIRECTS:
+                    return resp.status, resp.headers.get("Location"), b""
+                if not 200 <= resp.status < 300:
+                    # The status goes to the log; the upstream body goes nowhere.
+                    raise UpstreamFailed("source could not be fetched",
+                                         detail=f"{url}: HTTP {resp.status}")
+                return resp.status, None, await self._read_capped(resp)
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, ForbiddenAddress):
+                raise UpstreamFailed("source address is not allowed",
+                                     detail=f"{url}: {exc.os_error}") from None
+            raise UpstreamFailed("source could not be reached", detail=f"{url}: {exc}") from None
+        except TimeoutError:
+            raise UpstreamFailed("source timed out", detail=str(url)) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamFailed("source could not be fetched",
+                                 detail=f"{url}: {type(exc).__name__}: {exc}") from None
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        # Over the cap is BadSource (422): the source is unusable; TooLarge (413) is kept for
+        # what the client itself sends.
+        cap = self.settings.max_bytes
+        too_big = BadSource(f"source larger than {cap} bytes")
+        if resp.content_length is not None and resp.content_length > cap:
+            raise too_big
+        encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise UpstreamFailed("source used an unsupported content encoding",
+                                 detail=encoding[:40])
+        decoder = _Decoder(encoding)
+        out = bytearray()
+        async for chunk in resp.content.iter_chunked(_CHUNK_BYTES):
+            out += decoder.feed(chunk, cap - len(out))
+            if len(out) > cap:
+                raise too_big
+        out += decoder.flush()
+        if len(out) > cap:
+            raise too_big
+        return bytes(out)
+
+
+def _refuse_raw(url: str) -> None:
+    # aiohttp/yarl strip surrounding whitespace and drop inner tabs and newlines; a URL that
+    # needs that is refused rather than silently reinterpreted.
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F or c == "\\" for c in url):
+        raise BadSource("source URL contains whitespace, control characters or backslashes")
