@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -36,7 +37,7 @@ class OutputOptions:
 
 # Formats a URL may ask for; "jpg" is an alias and "auto" is chosen from Accept later.
 REQUEST_FORMATS = ("webp", "avif", "png", "jpeg", "jpg", "gif", "auto")
-FORMAT_ALIASES = {"jpg": "jpeg"}
+FORMAT_ALIASES: Mapping[str, str] = MappingProxyType({"jpg": "jpeg"})
 
 # Output options share the query with template variables, so no variable may use these names.
 RESERVED = frozenset({"w", "h", "q", "dpr", "v", "exp", "debug"})
@@ -52,9 +53,9 @@ VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 _POSITIVE_INT = re.compile(r"[1-9][0-9]{0,8}")
 _DPR = re.compile(r"[1-3](?:\.[0-9]?[1-9])?|4")
 _VERSION = re.compile(r"[0-9a-f]{8,64}")
-_T = TypeVar("_T")
-
 _UNIX_S = re.compile(r"[1-9][0-9]{0,11}")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
