@@ -1,0 +1,265 @@
+"""Text layers: escaped Pango markup, bisect fit to the box, max_lines with an ellipsis.
+
+How lines are counted: every render carries two invisible marker dots (alpha 0, 1 pt): one
+raised `_MARKER_RISE_EM` above the first baseline, one lowered as far below the last. libvips
+crops `text` output to the ink and reports its offset, so the ink top and bottom are the two
+markers and give both baselines exactly; with an absolute Pango `line_height` every line is
+`lh` px apart, hence `lines = (last - first) / lh + 1`. This needs no second render and, unlike
+guessing from ink height, does not depend on which glyphs (descenders, marks, emoji) are drawn.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from html import escape
+
+import pyvips
+
+from ..template.colors import parse_color
+from ..template.model import TextLayer
+from .context import DrawContext, TextFit
+from .patch import Patch
+from .vips import FONT_SUFFIXES, FONTS_DIR
+
+ELLIPSIS = "\u2026"
+PANGO_UNITS = 1024           # Pango units per point; dpi=72 makes a point one pixel
+SIZE_STEP_PX = 0.5           # fitting resolution in template px
+_MARKER_RISE_EM = 2.5        # further than any glyph reaches from its baseline
+_MARGIN_EM = 0.5             # ink allowed outside the line boxes (accents, Arabic marks)
+
+# C0/C1 controls except \n: Pango rejects some and draws boxes for others.
+_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_PANGO_ALIGN = {"left": "low", "centre": "centre", "right": "high"}
+_MIRROR = {"left": "right", "right": "left", "centre": "centre"}
+_TRAILING = " \t\n,;:-\u2013\u2014"
+# Never cut right before one of these: it belongs to the previous character's grapheme.
+_JOINERS = frozenset("\u200d\ufe0f\ufe0e") | frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))
+
+
+@dataclass(frozen=True)
+class _Render:
+    """One Pango render at one size, with its geometry in output pixels."""
+
+    image: pyvips.Image      # RGBA, cropped to the line boxes plus a margin
+    lines: int
+    top_px: float            # where image row 0 sits relative to the first line box top
+    left_px: int             # where image column 0 sits relative to the box's left edge
+    lh_px: float             # line height
+
+
+def clean_text(text: str) -> str:
+    """Make user text safe for Pango: valid Unicode, no control characters except newlines."""
+    # Pairs a lone or split surrogate half can arrive as (JSON "\\ud83d"): re-pair valid
+    # ones, turn the rest into U+FFFD; Pango errors on them (DESIGN.md, "Security facts").
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    return _CONTROLS.sub("", text).strip()
+
+
+def markup_escape(text: str) -> str:
+    """Escape text for Pango markup, so `<b>` prints as `<b>`."""
+    return escape(text, quote=True)
+
+
+def draw_text(layer: TextLayer, text: str, ctx: DrawContext) -> Patch | None:
+    """Render plain user text into the layer box, shrinking and cutting it to fit."""
+    body = clean_text(text)
+    if layer.uppercase:
+        body = body.upper()
+    if not body:
+        ctx.fits.append(TextFit(ctx.layer_index, float(layer.size), 0, False, True))
+        return None
+
+    box_x, box_y, box_w, box_h = layer.box
+    scale = ctx.scale
+    r, g, b, a = parse_color(layer.color)
+    style = _Style(
+        font=layer.font,
+        width_px=max(1, round(box_w * scale)),
+        height_px=box_h * scale,
+        align=_pango_align(layer.align, body),
+        color=f"#{r:02x}{g:02x}{b:02x}",
+        line_height=layer.line_height,
+        letter_spacing_px=layer.letter_spacing * scale,
+        base_size=layer.size,
+        scale=scale,
+        max_lines=layer.max_lines,
+    )
+
+    size, best, cut = _fit(style, body, layer.min_size)
+    fits_at_min = not cut
+    ctx.fits.append(TextFit(ctx.layer_index, size, best.lines, cut, fits_at_min))
+
+    image = best.image
+    alpha_scale = a / 255 * layer.opacity
+    if alpha_scale < 1:
+        image = image[0:3].bandjoin(image[3] * max(alpha_scale, 0.0)).cast("uchar")
+
+    block_h = best.lines * best.lh_px
+    slack = box_h * scale - block_h
+    offset_y = {"top": 0.0, "middle": slack / 2, "bottom": slack}[layer.valign]
+    x = round(box_x * scale) + best.left_px
+    y = round(box_y * scale + offset_y + best.top_px)
+    return Patch(image=image, x=x, y=y)
+
+
+@dataclass(frozen=True)
+class _Style:
+    """Everything but the text and size that a render depends on."""
+
+    font: str
+    width_px: int
+    height_px: float
+    align: str
+    color: str
+    line_height: float
+    letter_spacing_px: float
+    base_size: int
+    scale: float
+    max_lines: int | None
+
+    def line_limit(self, size: float) -> int:
+        """How many lines fit at `size`: the box height, capped by max_lines, at least one."""
+        lh_px = self.line_height * size * self.scale
+        by_height = max(1, int((self.height_px + 0.5) // lh_px))
+        return by_height if self.max_lines is None else min(by_height, self.max_lines)
+
+
+def _fit(style: _Style, body: str, min_size: int | None) -> tuple[float, _Render, bool]:
+    """Choose the size (and, failing that, a cut) that fits; returns size, render, cut."""
+    size = float(style.base_size)
+    first = _render(style, body, size)
+    if first.lines <= style.line_limit(size):
+        return size, first, False            # the common case: one Pango call
+
+    if min_size is not None and min_size < size:
+        # Bisect over SIZE_STEP_PX steps; lo is assumed to fit until checked at the end.
+        lo, hi = int(min_size / SIZE_STEP_PX), int(size / SIZE_STEP_PX)
+        best: _Render | None = None
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            attempt = _render(style, body, mid * SIZE_STEP_PX)
+            if attempt.lines <= style.line_limit(mid * SIZE_STEP_PX):
+                lo, best = mid, attempt
+            else:
+                hi = mid
+        size = lo * SIZE_STEP_PX
+        if best is None:
+            best = _render(style, body, size)
+            if best.lines > style.line_limit(size):
+                return size, _cut_to_fit(style, body, size), True
+        return size, best, False
+    return size, _cut_to_fit(style, body, size), True
+
+
+def _cut_to_fit(style: _Style, body: str, size: float) -> _Render:
+    """Bisect the longest prefix (at a word boundary when possible) that fits with "…"."""
+    limit = style.line_limit(size)
+    lo, hi = 0, len(body)                    # prefix length lo fits (0 = "…" alone); hi doesn't
+    best = _render(style, ELLIPSIS, size)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        attempt = _render(style, _prefix(body, mid) + ELLIPSIS, size)
+        if attempt.lines <= limit:
+            lo, best = mid, attempt
+        else:
+            hi = mid
+    return best
+
+
+def _prefix(body: str, n: int) -> str:
+    """The first ~n characters, cut at a word boundary if there is one, never mid-grapheme."""
+    while 0 < n < len(body) and (body[n] in _JOINERS or body[n - 1] == "\u200d"
+                                 or unicodedata.combining(body[n])):
+        n -= 1
+    head = body[:n]
+    if n < len(body) and not body[n].isspace():
+        space = max(head.rfind(" "), head.rfind("\n"))
+        if space > 0:
+            head = head[:space]
+    return head.rstrip(_TRAILING)
+
+
+def _render(style: _Style, body: str, size: float) -> _Render:
+    """One `vips text` call at `size` template px; measures lines from the marker dots."""
+    size_px = size * style.scale
+    lh_px = style.line_height * size_px
+    rise = round(_MARKER_RISE_EM * size_px * PANGO_UNITS)
+    spacing = round(style.letter_spacing_px * size / style.base_size * PANGO_UNITS)
+    marker = "<span size='1024' fgalpha='1' rise='{}'>.</span>"
+    markup = (
+        f"<span foreground='{style.color}' line_height='{round(lh_px * PANGO_UNITS)}'"
+        f" letter_spacing='{spacing}'>"
+        f"{marker.format(rise)}{markup_escape(body)}{marker.format(-rise)}</span>"
+    )
+    image = pyvips.Image.text(
+        markup, font=f"{style.font} {size_px:.2f}px", width=style.width_px, wrap="word-char",
+        align=style.align, dpi=72, rgba=True)
+    ink_top = image.get("yoffset")
+    first_baseline = ink_top + rise / PANGO_UNITS
+    last_baseline = ink_top + image.height - rise / PANGO_UNITS
+    lines = max(1, round((last_baseline - first_baseline) / lh_px) + 1)
+
+    # Keep the line boxes plus a margin; that drops both markers and the space they forced.
+    baseline_in_box = _baseline_in_line(style.font, size_px, lh_px)
+    block_top = first_baseline - baseline_in_box
+    margin = _MARGIN_EM * size_px
+    crop_top = max(0, int(block_top - margin - ink_top))
+    crop_bottom = min(image.height, int(block_top + lines * lh_px + margin - ink_top) + 1)
+    cropped = image.crop(0, crop_top, image.width, max(1, crop_bottom - crop_top))
+    top_px = ink_top + crop_top - block_top
+    return _Render(image=cropped, lines=lines, top_px=top_px, left_px=image.get("xoffset"),
+                   lh_px=lh_px)
+
+
+def _baseline_in_line(font: str, size_px: float, lh_px: float) -> float:
+    """Where the baseline sits in a line box: CSS half-leading on the primary font's metrics."""
+    ascent, descent = _font_metrics(font)
+    return (lh_px - (ascent + descent) * size_px) / 2 + ascent * size_px
+
+
+@lru_cache(maxsize=32)
+def _font_metrics(font: str) -> tuple[float, float]:
+    """Ascent and descent in em of the shipped file whose family starts `font` (Inter if none)."""
+    fallback = (0.96875, 0.2421875)          # Inter's hhea values
+    for path in sorted(FONTS_DIR.iterdir()):
+        if path.suffix.lower() not in FONT_SUFFIXES:
+            continue
+        stem = path.stem.split("-")[0]
+        if font.replace(" ", "").lower().startswith(stem.lower()):
+            return _hhea_metrics(path.read_bytes()) or fallback
+    return fallback
+
+
+def _hhea_metrics(data: bytes) -> tuple[float, float] | None:
+    """Ascender and descender over unitsPerEm from the `head` and `hhea` tables."""
+    (num_tables,) = struct.unpack(">H", data[4:6])
+    tables = {}
+    for i in range(num_tables):
+        tag, _checksum, offset, _length = struct.unpack(">4sIII", data[12 + 16 * i:28 + 16 * i])
+        tables[tag] = offset
+    if b"head" not in tables or b"hhea" not in tables:
+        return None
+    (units_per_em,) = struct.unpack(">H", data[tables[b"head"] + 18:tables[b"head"] + 20])
+    ascender, descender = struct.unpack(">hh", data[tables[b"hhea"] + 4:tables[b"hhea"] + 8])
+    return ascender / units_per_em, -descender / units_per_em
+
+
+def _pango_align(align: str, body: str) -> str:
+    """Pango's alignment for a physical one: Pango swaps left/right in RTL paragraphs."""
+    return _PANGO_ALIGN[_MIRROR[align] if _is_rtl(body) else align]
+
+
+def _is_rtl(body: str) -> bool:
+    """Base direction by the first strong character (Unicode bidi rule P2), as Pango does."""
+    for char in body:
+        kind = unicodedata.bidirectional(char)
+        if kind == "L":
+            return False
+        if kind in ("R", "AL"):
+            return True
+    return False
