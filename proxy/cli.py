@@ -37,7 +37,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _registry(settings: Settings):  # type: ignore[no-untyped-def]
-    from .render.vips import font_ok
+    from .render.fontcheck import font_ok
     from .template.registry import Registry
 
     return Registry(Path(settings.templates.dir), font_ok=font_ok)
@@ -110,6 +110,126 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev_settings(settings: Settings) -> Settings:
+    """Development: a persistent generated key, console logs, playground and template reload."""
+    from .config import replace
+    from .urls import generate_key
+
+    keys = settings.signing.keys
+    if not keys:
+        key_file = Path(settings.sources.data_dir) / "dev-signing-key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(generate_key() + "\n")
+            key_file.chmod(0o600)
+        keys = (key_file.read_text().strip(),)
+    return replace(settings, signing={"keys": keys}, server={"log_format": "console",
+                                                             "playground": True},
+                   templates={"reload": True})
+
+
+def _example_urls(settings: Settings) -> list[str]:
+    from .urls import sign_url
+
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    keys = settings.signing.keys
+    return [
+        sign_url("social-card", {"name": "John Smith", "title": "Founder at PicStream",
+                                 "badge": "New"}, keys=keys, fmt="webp", base_url=base),
+        sign_url("product-mockup-v2", {"customerName": "Ada", "productColor": "#2563eb"},
+                 keys=keys, fmt="jpeg", width=540, base_url=base),
+        sign_url("email-header", {"headline": "Your weekly digest", "name": "Grace"},
+                 keys=keys, fmt="png", dpr=2, base_url=base),
+    ]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the HTTP server."""
+    from .config import replace
+    from .server import run_server
+
+    settings = _settings(args)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
+                                   ("workers", args.workers)) if v is not None}
+    if overrides:
+        settings = replace(settings, server=overrides)
+    if args.dev:
+        settings = _dev_settings(settings)
+    if not settings.signing.keys and not settings.signing.allow_unsafe:
+        raise ConfigError("signing.keys (PICSTREAM_SIGNING_KEYS): no key configured; "
+                          "run `picstream keygen` or start with --dev")
+    _startup_check(settings)
+    print(f"PicStream on http://{settings.server.host}:{settings.server.port} "
+          f"({settings.server.workers} worker(s))", file=sys.stderr)
+    if settings.signing.keys:
+        print("Try:", file=sys.stderr)
+        for url in _example_urls(settings):
+            print("  " + url, file=sys.stderr)
+    sys.stderr.flush()
+    run_server(settings)
+    return 0
+
+
+def _startup_check(settings: Settings) -> None:
+    """Fail at start, not per request: every template renders with its defaults."""
+    try:
+        from .check import check_all
+    except ImportError:
+        return
+    problems = check_all(_registry(settings), quick=True)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise TemplateError(errors[0].where, errors[0].message)
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Print a signed URL."""
+    import time
+
+    from .urls import sign_url
+
+    settings = _settings(args)
+    if not settings.signing.keys:
+        raise ConfigError("signing.keys (PICSTREAM_SIGNING_KEYS): no key configured")
+    template = _registry(settings).get(args.template)
+    expires = int(time.time() + args.expires) if args.expires else None
+    url = sign_url(args.template, _pairs(args.values), keys=settings.signing.keys,
+                   fmt=args.format, width=args.width, height=args.height, quality=args.quality,
+                   dpr=args.dpr, version=template.version if args.pin else None,
+                   expires=expires, base_url=args.base_url or settings.server.public_base_url,
+                   limits=settings.limits)
+    print(url)
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """Print a new signing key (or an API key and its config line)."""
+    import hashlib
+
+    from .urls import generate_key
+
+    key = generate_key()
+    if args.api:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        print(key)
+        print(f"# add to [api] keys in your config (only the hash is stored):\n"
+              f"# keys = [\"{args.name}:{digest}\"]", file=sys.stderr)
+    else:
+        print(key)
+        print("# add to [signing] keys, newest first, or set PICSTREAM_SIGNING_KEYS",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Print the default config (TOML) or the README table (markdown)."""
+    from .config_doc import defaults_toml, markdown_table
+
+    print(markdown_table() if args.markdown else defaults_toml(), end="" if not args.markdown
+          else "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="picstream", description=__doc__)
@@ -129,6 +249,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true",
                    help="draw layer boxes and report text fitting")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("serve", help="start the HTTP server")
+    p.add_argument("--dev", action="store_true",
+                   help="development: generated key, console logs, playground, reload")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("sign", help="print a signed image URL")
+    p.add_argument("template")
+    p.add_argument("values", nargs="*", metavar="name=value")
+    p.add_argument("--format", default="png",
+                   choices=("webp", "avif", "png", "jpeg", "jpg", "gif", "auto"))
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--quality", type=int)
+    p.add_argument("--dpr", type=float)
+    p.add_argument("--pin", action="store_true",
+                   help="pin the current template version (immutable caching)")
+    p.add_argument("--expires", type=int, metavar="SECONDS", help="expire after SECONDS")
+    p.add_argument("--base-url", help="default: server.public_base_url")
+    p.set_defaults(func=cmd_sign)
+
+    p = sub.add_parser("keygen", help="print a new signing key or API key")
+    p.add_argument("--api", action="store_true", help="an API key and its config line")
+    p.add_argument("--name", default="app", help="name of the API key")
+    p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser("config", help="print the default config or the README table")
+    p.add_argument("--defaults", action="store_true", help="TOML of every default (default)")
+    p.add_argument("--markdown", action="store_true", help="the README config table")
+    p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("templates", help="list templates and their variables")
     p.add_argument("--json", action="store_true")

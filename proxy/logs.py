@@ -1,0 +1,55 @@
+"""Logging: one JSON object per line in production, readable lines in development."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"ts", "level", "logger", "msg", ...fields}` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            body.update(fields)
+        if record.exc_info:
+            body["exc"] = self.formatException(record.exc_info)
+        return json.dumps(body, ensure_ascii=False, default=str)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """`12:00:01 GET /i/-/card.png 200 3.1ms memory` for access lines, plain text otherwise."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        if isinstance(fields, dict) and "path" in fields:
+            extra = " ".join(str(fields[k]) for k in ("cache", "code") if fields.get(k))
+            return (f"{stamp} {fields['method']} {fields['path']} {fields['status']} "
+                    f"{fields['ms']}ms {extra}").rstrip()
+        text = f"{stamp} {record.levelname.lower()} {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def setup_logging(fmt: str, level: int = logging.INFO) -> None:
+    """Route picstream's loggers to stderr in the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    root = logging.getLogger("picstream")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    logging.getLogger("aiohttp.access").disabled = True

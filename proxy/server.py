@@ -1,0 +1,75 @@
+"""Run the app: uvloop, one process or N pre-forked workers sharing the port (SO_REUSEPORT)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+
+from aiohttp import web
+
+from .config import Settings
+from .logs import setup_logging
+
+
+def _serve_one(settings: Settings, sock: socket.socket | None) -> None:
+    import uvloop
+
+    from .web.app import create_app
+
+    setup_logging(settings.server.log_format)
+    app = create_app(settings)
+    # uvloop is installed in exactly one place: here.
+    uvloop.install()
+    kwargs: dict[str, object] = {"print": None,
+                                 "shutdown_timeout": settings.server.shutdown_timeout_s,
+                                 "handle_signals": True, "access_log": None}
+    if sock is not None:
+        web.run_app(app, sock=sock, **kwargs)  # type: ignore[arg-type]
+    else:
+        web.run_app(app, host=settings.server.host, port=settings.server.port,
+                    reuse_port=False, **kwargs)  # type: ignore[arg-type]
+
+
+def _bind(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.server.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.server.host, settings.server.port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_server(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT; with workers > 1, supervise N forked processes."""
+    workers = settings.server.workers
+    if workers <= 1:
+        _serve_one(settings, None)
+        return
+    # One listening socket opened before forking: every worker accepts from it, so the port
+    # is bound once and a worker restart never refuses connections.
+    sock = _bind(settings)
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_serve_one, args=(settings, sock), daemon=False)
+             for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+
+    def stop(signum: int, frame: object) -> None:
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for proc in procs:
+        proc.join()
+    sock.close()
+    sys.exit(max((p.exitcode or 0) for p in procs))
+
+
+__all__ = ["run_server"]

@@ -1,0 +1,69 @@
+"""create_app(settings): routes, middlewares, and one cleanup_ctx per resource."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+
+from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
+from ..config import Settings
+from ..render.memo import RenderMemo
+from ..render.fontcheck import font_ok
+from ..sources.assets import AssetStore
+from ..sources.fetch import Fetcher
+from ..sources.resolve import SourceResolver
+from ..template.registry import Registry
+from .gate import RenderGate
+from .images import SERVICE, handle_image
+from .keys import ASSETS, FETCHER, REGISTRY, SETTINGS
+from .middleware import errors_and_access_log
+from .ops import healthz, readyz
+from .service import ImageService
+
+
+def render_threads(settings: Settings) -> int:
+    """Pool size: one thread per core unless configured (libvips releases the GIL)."""
+    return settings.server.render_threads or (os.cpu_count() or 2)
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    pool = ThreadPoolExecutor(max_workers=render_threads(settings),
+                              thread_name_prefix="render")
+    fetcher = Fetcher(settings.sources)
+    await fetcher.start()
+    assets = AssetStore(Path(settings.sources.data_dir) / "assets")
+    disk = (DiskCache(Path(settings.cache.disk_dir), settings.cache.disk_max_bytes)
+            if settings.cache.disk_dir else None)
+    flight: SingleFlight[str, CachedImage] = SingleFlight()
+    service = ImageService(
+        settings=settings, memo=RenderMemo(), lru=ByteLRU(settings.cache.memory_max_bytes),
+        disk=disk, flight=flight, pool=pool,
+        gate=RenderGate(settings.server.render_queue_max),
+        sources=SourceResolver(settings, fetcher, assets))
+    app[SERVICE] = service
+    app[FETCHER] = fetcher
+    app[ASSETS] = assets
+    yield
+    await flight.aclose()
+    await fetcher.close()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def create_app(settings: Settings, *, registry: Registry | None = None) -> web.Application:
+    """The aiohttp application for `settings` (templates loaded and checked here)."""
+    app = web.Application(middlewares=[errors_and_access_log],
+                          client_max_size=settings.api.max_body_bytes)
+    app[SETTINGS] = settings
+    app[REGISTRY] = registry or Registry(Path(settings.templates.dir),
+                                         reload=settings.templates.reload, font_ok=font_ok)
+    app.cleanup_ctx.append(_resources)
+    image_route = "/i/{sig}/{template:[a-z0-9][a-z0-9-]{0,63}}.{fmt:[a-z]+}"
+    app.router.add_route("GET", image_route, handle_image)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

@@ -1,0 +1,27 @@
+"""Every AppKey of the application (imported by app and handlers; avoids import cycles)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiohttp import web
+
+from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
+from ..config import Settings
+from ..render.memo import RenderMemo
+from ..template.registry import Registry
+
+SETTINGS = web.AppKey("settings", Settings)
+REGISTRY = web.AppKey("registry", Registry)
+MEMO = web.AppKey("render_memo", RenderMemo)
+LRU = web.AppKey("image_lru", ByteLRU)
+DISK = web.AppKey("image_disk", DiskCache)
+FLIGHT: web.AppKey[SingleFlight[str, CachedImage]] = web.AppKey("single_flight", SingleFlight)
+POOL = web.AppKey("render_pool", ThreadPoolExecutor)
+RENDERS = web.AppKey("render_gate", Any)          # RenderGate (web/gate.py)
+SOURCES = web.AppKey("sources", Any)              # SourceResolver (sources/resolve.py)
+METRICS = web.AppKey("metrics", Any)              # Metrics (metrics.py)
+API = web.AppKey("api_state", Any)                # ApiState (web/api.py)
+FETCHER = web.AppKey("fetcher", Any)              # sources.fetch.Fetcher
+ASSETS = web.AppKey("assets", Any)                # sources.assets.AssetStore

@@ -1,0 +1,81 @@
+"""Request id, timing and access log; ProxyError -> response (the only place that maps it)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ..errors import ProxyError
+from .keys import METRICS
+
+log = logging.getLogger("picstream.access")
+errlog = logging.getLogger("picstream.error")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(error: ProxyError) -> web.Response:
+    """A short JSON reason, never cached; 503s say when to retry."""
+    headers = {"Cache-Control": "no-store"}
+    if error.status == 503:
+        headers["Retry-After"] = "1"
+    return web.Response(status=error.status, text=json.dumps(error.to_json()),
+                        content_type="application/json", headers=headers)
+
+
+def _loggable_path(request: web.Request) -> str:
+    # Signatures are bearer capabilities: keep them out of logs.
+    path = request.path
+    if path.startswith("/i/"):
+        parts = path.split("/", 3)
+        if len(parts) == 4:
+            path = f"/i/-/{parts[3]}"
+    return path[:512]
+
+
+@web.middleware
+async def errors_and_access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give each request an id, map errors to responses, and log one line per request."""
+    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    request["request_id"] = request_id
+    started = time.perf_counter()
+    status = 500
+    code = None
+    try:
+        try:
+            response = await handler(request)
+        except ProxyError as exc:
+            code = exc.code
+            if exc.detail:
+                errlog.info("request %s: %s: %s", request_id, exc.code, exc.detail)
+            response = error_response(exc)
+        except web.HTTPException as exc:
+            response = exc
+            if exc.status >= 400 and exc.content_type != "application/json":
+                body = {"ok": False, "status": exc.status, "code": "http_error",
+                        "error": exc.reason}
+                response = web.Response(status=exc.status, text=json.dumps(body),
+                                        content_type="application/json",
+                                        headers={"Cache-Control": "no-store"})
+        except Exception:
+            errlog.exception("request %s failed", request_id)
+            code = "internal"
+            response = error_response(ProxyError("internal error"))
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        metrics = request.app.get(METRICS)
+        if metrics is not None:
+            metrics.observe_request(request, status, elapsed_ms)
+        log.info("request", extra={"fields": {
+            "request_id": request_id, "method": request.method, "path": _loggable_path(request),
+            "status": status, "ms": round(elapsed_ms, 2), "code": code,
+            "cache": request.get("cache_tier"), "template": request.get("template"),
+        }})

@@ -1,0 +1,110 @@
+"""ImageService: spec -> cached or freshly rendered image, through every cache tier.
+
+The GET handler, `POST /v1/render` and batch prerendering share it, so a URL minted by the
+API is a cache hit when an `<img>` asks for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
+from ..config import Settings
+from ..errors import RenderTimeout
+from ..render import OutputLimits, RenderJob, RenderMemo, render
+from ..spec import CONTENT_TYPES, RenderSpec
+from ..template.model import Template
+from ..template.values import Values
+from .gate import RenderGate
+from .http import cache_key, etag
+
+
+@dataclass(frozen=True)
+class Served:
+    """An image and where it came from: `memory`, `disk` or `render`."""
+
+    image: CachedImage
+    tier: str
+    fetch_ms: float = 0.0
+
+
+@dataclass
+class ImageService:
+    """Owns the render pool and caches; one per app."""
+
+    settings: Settings
+    memo: RenderMemo
+    lru: ByteLRU
+    disk: DiskCache | None
+    flight: SingleFlight[str, CachedImage]
+    pool: ThreadPoolExecutor
+    gate: RenderGate
+    sources: object | None = None      # SourceResolver; None renders without remote images
+    renders: int = 0
+
+    def key_for(self, spec: RenderSpec, template: Template, fmt: str) -> str:
+        """Cache key for this spec rendered with this template version and format."""
+        return cache_key(spec.canonical(), template.version, fmt)
+
+    async def get(self, spec: RenderSpec, template: Template, values: Values, fmt: str) -> Served:
+        """The image for `spec`: memory hit, else single-flight (disk, then render)."""
+        key = self.key_for(spec, template, fmt)
+        hit = self.lru.get(key)
+        if hit is not None:
+            return Served(hit, "memory")
+        tier = "render"
+        fetch_ms = 0.0
+
+        async def produce() -> CachedImage:
+            nonlocal tier, fetch_ms
+            loop = asyncio.get_running_loop()
+            if self.disk is not None:
+                found = await loop.run_in_executor(None, self.disk.get, key)
+                if found is not None:
+                    tier = "disk"
+                    self.lru.put(key, found)
+                    return found
+            image, fetch_ms = await self._render(spec, template, values, fmt, key)
+            if image.fallback_reason is None:
+                # A fallback render is not cached: the short max-age exists so it is retried.
+                self.lru.put(key, image)
+                if self.disk is not None:
+                    await loop.run_in_executor(None, self.disk.put, key, image)
+            return image
+
+        image = await self.flight.run(key, produce)
+        return Served(image, tier, fetch_ms)
+
+    async def _render(self, spec: RenderSpec, template: Template, values: Values, fmt: str,
+                      key: str) -> tuple[CachedImage, float]:
+        with self.gate.slot():
+            images: dict[str, bytes] = {}
+            fallback_reason: str | None = None
+            fetch_ms = 0.0
+            if self.sources is not None:
+                resolved = await self.sources.resolve(template, values)  # type: ignore[attr-defined]
+                images, fetch_ms = resolved.images, resolved.fetch_ms
+                fallback_reason = resolved.fallback_reason
+            limits = self.settings.limits
+            job = RenderJob(template=template, values=values, output=spec.output_options(fmt),
+                            images=images,
+                            limits=OutputLimits(limits.max_output_side, limits.max_output_pixels),
+                            deadline=time.monotonic() + limits.render_timeout_s,
+                            explain=spec.debug)
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self.pool, render, job, self.memo)
+            try:
+                # The deadline inside the job stops the render between steps; this bounds the
+                # wait even if one step runs long.
+                rendered = await asyncio.wait_for(asyncio.shield(future),
+                                                  limits.render_timeout_s + 1)
+            except TimeoutError:
+                raise RenderTimeout("render took too long") from None
+            self.renders += 1
+        return CachedImage(data=rendered.data, content_type=CONTENT_TYPES[fmt],
+                           width=rendered.width, height=rendered.height, etag=etag(key),
+                           render_ms=rendered.render_ms, fallback_reason=fallback_reason,
+                           ), fetch_ms
