@@ -33,6 +33,9 @@ def to_rgba(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
+# thumbnail_image (lanczos3, premultiplied alpha) of a decoded 2400x1600 photo into 400x400:
+# ~6-10 ms, the same as resize(kernel="lanczos3"); decoding that JPEG costs ~29 ms more, so
+# sources should shrink on load (thumbnail_buffer) when they know the target size.
 def _fit(image: pyvips.Image, layer: ImageLayer, w: int, h: int) -> tuple[pyvips.Image, int, int]:
     """Resize to the box by the layer's fit; returns the image and its offset in the box."""
     iw, ih = image.width, image.height
