@@ -1,8 +1,8 @@
 """Text layers: escaped Pango markup, bisect fit to the box, max_lines with an ellipsis.
 
 How lines are counted: every render carries two invisible marker dots (alpha 0, 1 pt): one
-raised `_MARKER_RISE_EM` above the first baseline, one lowered as far below the last. libvips
-crops `text` output to the ink and reports its offset, so the ink top and bottom are the two
+raised `_MARKER_UP_EM` above the first baseline, one lowered `_MARKER_DOWN_EM` below the last.
+libvips crops `text` output to the ink and reports its offset, so the ink top and bottom are the two
 markers and give both baselines exactly; with an absolute Pango `line_height` every line is
 `lh` px apart, hence `lines = (last - first) / lh + 1`. This needs no second render and, unlike
 guessing from ink height, does not depend on which glyphs (descenders, marks, emoji) are drawn.
@@ -27,12 +27,19 @@ from .vips import FONT_SUFFIXES, FONTS_DIR
 
 ELLIPSIS = "\u2026"
 PANGO_UNITS = 1024           # Pango units per point; dpi=72 makes a point one pixel
-SIZE_STEP_PX = 0.5           # fitting resolution in template px
-_MARKER_RISE_EM = 2.5        # further than any glyph reaches from its baseline
+SIZE_STEP_PX = 1.0           # fitting resolution in template px (sizes are whole px)
+# Further than glyphs reach from their baseline (measured on the shipped fonts: Vietnamese
+# capitals 1.09 em up, Arabic marks 0.69 em down); a smaller rise renders fewer rows.
+_MARKER_UP_EM = 1.5
+_MARKER_DOWN_EM = 1.0
+_MAX_MARKS = 3               # combining marks kept per base character ("Zalgo" text)
 _MARGIN_EM = 0.5             # ink allowed outside the line boxes (accents, Arabic marks)
 
 # C0/C1 controls except \n: Pango rejects some and draws boxes for others.
 _CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# Runs of stacked combining marks beyond _MAX_MARKS: they reach past the markers and the box.
+_MARKS = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+_MARK_RUNS = re.compile(f"({_MARKS}{{{_MAX_MARKS}}}){_MARKS}+")
 _PANGO_ALIGN = {"left": "low", "centre": "centre", "right": "high"}
 _MIRROR = {"left": "right", "right": "left", "centre": "centre"}
 _TRAILING = " \t\n,;:-\u2013\u2014"
@@ -44,9 +51,10 @@ _JOINERS = frozenset("\u200d\ufe0f\ufe0e") | frozenset(chr(c) for c in range(0x1
 class _Render:
     """One Pango render at one size, with its geometry in output pixels."""
 
-    image: pyvips.Image      # RGBA, cropped to the line boxes plus a margin
+    image: pyvips.Image      # RGBA, cropped by libvips to the ink, markers included
     lines: int
-    top_px: float            # where image row 0 sits relative to the first line box top
+    block_top: float         # image row of the first line box's top (may be negative)
+    size_px: float
     left_px: int             # where image column 0 sits relative to the box's left edge
     lh_px: float             # line height
 
@@ -57,7 +65,7 @@ def clean_text(text: str) -> str:
     # ones, turn the rest into U+FFFD; Pango errors on them (DESIGN.md, "Security facts").
     text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-    return _CONTROLS.sub("", text).strip()
+    return _MARK_RUNS.sub(r"\1", _CONTROLS.sub("", text)).strip()
 
 
 def markup_escape(text: str) -> str:
@@ -94,7 +102,7 @@ def draw_text(layer: TextLayer, text: str, ctx: DrawContext) -> Patch | None:
     fits_at_min = not cut
     ctx.fits.append(TextFit(ctx.layer_index, size, best.lines, cut, fits_at_min))
 
-    image = best.image
+    image, top_px = _crop(best)
     alpha_scale = a / 255 * layer.opacity
     if alpha_scale < 1:
         image = image[0:3].bandjoin(image[3] * max(alpha_scale, 0.0)).cast("uchar")
@@ -103,7 +111,7 @@ def draw_text(layer: TextLayer, text: str, ctx: DrawContext) -> Patch | None:
     slack = box_h * scale - block_h
     offset_y = {"top": 0.0, "middle": slack / 2, "bottom": slack}[layer.valign]
     x = round(box_x * scale) + best.left_px
-    y = round(box_y * scale + offset_y + best.top_px)
+    y = round(box_y * scale + offset_y + top_px)
     return Patch(image=image, x=x, y=y)
 
 
@@ -188,32 +196,43 @@ def _render(style: _Style, body: str, size: float) -> _Render:
     """One `vips text` call at `size` template px; measures lines from the marker dots."""
     size_px = size * style.scale
     lh_px = style.line_height * size_px
-    rise = round(_MARKER_RISE_EM * size_px * PANGO_UNITS)
+    rise_up = round(_MARKER_UP_EM * size_px * PANGO_UNITS)
+    rise_down = round(_MARKER_DOWN_EM * size_px * PANGO_UNITS)
     spacing = round(style.letter_spacing_px * size / style.base_size * PANGO_UNITS)
     marker = "<span size='1024' fgalpha='1' rise='{}'>.</span>"
     markup = (
         f"<span foreground='{style.color}' line_height='{round(lh_px * PANGO_UNITS)}'"
         f" letter_spacing='{spacing}'>"
-        f"{marker.format(rise)}{markup_escape(body)}{marker.format(-rise)}</span>"
+        f"{marker.format(rise_up)}{markup_escape(body)}{marker.format(-rise_down)}</span>"
     )
     image = pyvips.Image.text(
         markup, font=f"{style.font} {size_px:.2f}px", width=style.width_px, wrap="word-char",
         align=style.align, dpi=72, rgba=True)
-    ink_top = image.get("yoffset")
-    first_baseline = ink_top + rise / PANGO_UNITS
-    last_baseline = ink_top + image.height - rise / PANGO_UNITS
+    # Both rows are relative to the image top, which is the raised marker's ink.
+    first_baseline = rise_up / PANGO_UNITS
+    last_baseline = image.height - rise_down / PANGO_UNITS
     lines = max(1, round((last_baseline - first_baseline) / lh_px) + 1)
+    block_top = first_baseline - _baseline_in_line(style.font, size_px, lh_px)
+    return _Render(image=image, lines=lines, block_top=block_top, size_px=size_px,
+                   left_px=_int_field(image, "xoffset"), lh_px=lh_px)
 
-    # Keep the line boxes plus a margin; that drops both markers and the space they forced.
-    baseline_in_box = _baseline_in_line(style.font, size_px, lh_px)
-    block_top = first_baseline - baseline_in_box
-    margin = _MARGIN_EM * size_px
-    crop_top = max(0, int(block_top - margin - ink_top))
-    crop_bottom = min(image.height, int(block_top + lines * lh_px + margin - ink_top) + 1)
-    cropped = image.crop(0, crop_top, image.width, max(1, crop_bottom - crop_top))
-    top_px = ink_top + crop_top - block_top
-    return _Render(image=cropped, lines=lines, top_px=top_px, left_px=image.get("xoffset"),
-                   lh_px=lh_px)
+
+def _crop(render: _Render) -> tuple[pyvips.Image, float]:
+    """The line boxes plus a margin (dropping both markers), and where row 0 sits in them."""
+    margin = _MARGIN_EM * render.size_px
+    top = max(0, int(render.block_top - margin))
+    bottom = min(render.image.height,
+                 int(render.block_top + render.lines * render.lh_px + margin) + 1)
+    image = render.image.crop(0, top, render.image.width, max(1, bottom - top))
+    return image, top - render.block_top
+
+
+def _int_field(image: pyvips.Image, name: str) -> int:
+    """An integer header field (libvips sets `text`'s ink offset in xoffset/yoffset)."""
+    value = image.get(name)
+    if not isinstance(value, int):
+        raise TypeError(f"vips field {name} is not an int: {value!r}")
+    return value
 
 
 def _baseline_in_line(font: str, size_px: float, lh_px: float) -> float:
