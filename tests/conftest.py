@@ -42,3 +42,15 @@ def golden(request: pytest.FixtureRequest) -> Callable[..., None]:
         assert_matches_golden(actual, name, fmt=fmt, module=module, budget=budget)
 
     return check
+
+
+@pytest.fixture
+async def live(settings: Settings):  # type: ignore[no-untyped-def]
+    """The app for `settings` on a real port: yields (base_url, app)."""
+    from tests.support.servers import start_app
+
+    server, app = await start_app(settings)
+    try:
+        yield f"http://127.0.0.1:{server.port}", app
+    finally:
+        await server.close()

@@ -1,0 +1,93 @@
+"""Real servers for tests: the app on a real port (in-loop), or `picstream serve` as a process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from proxy.config import Settings
+from proxy.web.app import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+async def start_app(settings: Settings, **kwargs: object) -> tuple[TestServer, web.Application]:
+    """Start create_app(settings) on 127.0.0.1 on a real port; caller closes the server."""
+    app = create_app(settings, **kwargs)  # type: ignore[arg-type]
+    server = TestServer(app, host="127.0.0.1", port=free_port())
+    await server.start_server()
+    return server, app
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """PICSTREAM_* variables reproducing the fields a process server needs from `settings`."""
+    from proxy.config import describe
+
+    env: dict[str, str] = {}
+    for info in describe():
+        value = getattr(getattr(settings, info.section), info.name)
+        if isinstance(value, tuple):
+            env[info.env_var] = ",".join(value)
+        elif isinstance(value, bool):
+            env[info.env_var] = "true" if value else "false"
+        else:
+            env[info.env_var] = str(value)
+    return env
+
+
+class ProcessServer:
+    """`picstream serve` in a subprocess, configured through PICSTREAM_* variables."""
+
+    def __init__(self, settings: Settings, *, extra_env: Mapping[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
+        self.port = settings.server.port or free_port()
+        env = {**os.environ, **settings_env(settings), "PICSTREAM_SERVER_PORT": str(self.port),
+               "PICSTREAM_SERVER_HOST": "127.0.0.1", **(extra_env or {})}
+        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"picstream-{self.port}.log"
+        self._log_file = self.log.open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve", *args], env=env,
+                                     cwd=ROOT, stdout=self._log_file, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.wait_ready()
+
+    def wait_ready(self, timeout_s: float = 30) -> None:
+        """Block until /healthz answers or the process dies."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server not ready: {self.log.read_text()[-2000:]}")
+
+    def stop(self, timeout_s: float = 15) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log_file.close()
+        return int(self.proc.returncode)
