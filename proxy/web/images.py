@@ -13,7 +13,7 @@ from ..template.refs import has_refs
 from ..template.values import coerce
 from ..urls import verify
 from .http import cache_control, etag, is_not_modified, negotiate_format
-from .keys import REGISTRY, SETTINGS
+from .keys import CACHE_TIER, REGISTRY, SETTINGS, TEMPLATE_NAME
 from .service import ImageService
 
 SERVICE = web.AppKey("image_service", ImageService)
@@ -57,13 +57,13 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     }
     if spec.fixed_format is None:
         headers["Vary"] = "Accept"
-    request["template"] = template.name
+    request[TEMPLATE_NAME] = template.name
     if is_not_modified(request.headers.get("If-None-Match"), tag):
-        request["cache_tier"] = "304"
+        request[CACHE_TIER] = "304"
         return web.Response(status=304, headers=headers)
     served = await service.get(spec, template, values, fmt)
     image = served.image
-    request["cache_tier"] = served.tier
+    request[CACHE_TIER] = served.tier
     if image.fallback_reason is not None:
         headers["Cache-Control"] = cache_control(pinned_current=False, fallback=True,
                                                  cache=settings.cache)

@@ -25,3 +25,8 @@ METRICS = web.AppKey("metrics", Any)              # Metrics (metrics.py)
 API = web.AppKey("api_state", Any)                # ApiState (web/api.py)
 FETCHER = web.AppKey("fetcher", Any)              # sources.fetch.Fetcher
 ASSETS = web.AppKey("assets", Any)                # sources.assets.AssetStore
+
+# Per-request facts the access log and metrics read after the handler ran.
+REQUEST_ID = web.RequestKey("request_id", str)
+TEMPLATE_NAME = web.RequestKey("template", str)
+CACHE_TIER = web.RequestKey("cache_tier", str)

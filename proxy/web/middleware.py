@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..errors import ProxyError
-from .keys import METRICS
+from .keys import CACHE_TIER, METRICS, REQUEST_ID, TEMPLATE_NAME
 
 log = logging.getLogger("picstream.access")
 errlog = logging.getLogger("picstream.error")
@@ -42,7 +42,7 @@ def _loggable_path(request: web.Request) -> str:
 async def errors_and_access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give each request an id, map errors to responses, and log one line per request."""
     request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
     code = None
@@ -77,5 +77,5 @@ async def errors_and_access_log(request: web.Request, handler: Handler) -> web.S
         log.info("request", extra={"fields": {
             "request_id": request_id, "method": request.method, "path": _loggable_path(request),
             "status": status, "ms": round(elapsed_ms, 2), "code": code,
-            "cache": request.get("cache_tier"), "template": request.get("template"),
+            "cache": request.get(CACHE_TIER), "template": request.get(TEMPLATE_NAME),
         }})
