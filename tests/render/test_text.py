@@ -1,0 +1,156 @@
+"""Text layers: escaping, fitting, ellipsis, scripts, colour emoji and device pixel ratio."""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import replace
+
+import pytest
+
+import proxy.render  # noqa: F401  (runs setup_vips(): shipped fonts before any text)
+from proxy.render.context import DrawContext, TextFit
+from proxy.render.patch import Patch
+from proxy.render.text import clean_text, draw_text, markup_escape
+from proxy.render.vips import font_families
+from proxy.template.model import TextLayer
+
+BOX = (10, 20, 400, 120)
+LONG = ("A much longer title that will need to wrap onto several lines before it fits in the "
+        "box, and then a few more words that keep going well past any sensible length")
+
+
+def layer(**kw: object) -> TextLayer:
+    return replace(TextLayer(box=BOX, size=32), **kw)  # type: ignore[arg-type]
+
+
+def draw(text: str, scale: float = 1.0, **kw: object) -> tuple[Patch, TextFit]:
+    ctx = DrawContext(scale=scale, canvas_size=(round(420 * scale), round(160 * scale)))
+    patch = draw_text(layer(**kw), text, ctx)
+    assert patch is not None
+    assert patch.image.bands == 4 and patch.image.format == "uchar"
+    return patch, ctx.fits[-1]
+
+
+def pixels(patch: Patch) -> bytes:
+    return bytes(patch.image.write_to_memory())
+
+
+def ink_columns(patch: Patch) -> tuple[int, int]:
+    """Left and right ink columns in output pixels (alpha > 0)."""
+    columns = (patch.image[3] > 0).project()[0].cast("uint")   # per-column sums, one row
+    sums = array("I")
+    sums.frombytes(columns.write_to_memory())
+    inked = [i for i, v in enumerate(sums) if v]
+    return patch.x + inked[0], patch.x + inked[-1] + 1
+
+
+def test_markup_in_a_name_prints_literally() -> None:
+    assert markup_escape("<b>&'\"") == "&lt;b&gt;&amp;&#x27;&quot;"
+    patch, fit = draw("<b>Bob</b> & co")
+    assert fit.lines == 1 and not fit.cut
+    # Rendered literally, the tags take room: much wider than the bare name, even in bold.
+    bold, _ = draw("Bob & co", font="Inter Bold")
+    assert patch.image.width > bold.image.width * 1.6
+
+
+def test_invalid_unicode_and_controls_are_normalised() -> None:
+    assert clean_text("a\ud83db\x00c\x07\r\nd\te") == "a\ufffdbc\nd e"
+    assert clean_text("\ud83d\ude00") == "\U0001F600"      # a split pair is re-joined
+    patch, _ = draw("lone \ud83d surrogate \x00 & <span>")
+    assert patch.image.width > 0
+
+
+def test_empty_text_draws_nothing() -> None:
+    ctx = DrawContext(scale=1.0, canvas_size=(420, 160))
+    assert draw_text(layer(), " \n\x00 ", ctx) is None
+    assert ctx.fits[-1].lines == 0
+
+
+def test_short_text_keeps_size_in_one_render() -> None:
+    _, fit = draw("Jane Doe", min_size=12)
+    assert fit == TextFit(0, 32.0, 1, False, True)
+
+
+def test_long_text_shrinks_but_never_below_min_size() -> None:
+    _, fit = draw(LONG[:90], size=48, min_size=16)
+    assert 16 <= fit.size < 48 and not fit.cut and fit.fits_at_min
+    assert fit.lines * fit.size * 1.2 <= BOX[3] + 0.5
+    _, tiny = draw(LONG * 3, size=48, min_size=20)
+    assert tiny.size == 20 and tiny.cut and not tiny.fits_at_min
+
+
+def test_fitted_size_is_the_largest_that_fits() -> None:
+    _, fit = draw(LONG[:90], size=48, min_size=16)
+    _, bigger = draw(LONG[:90], size=int(fit.size) + 1)   # no min_size: cut instead
+    assert bigger.cut
+
+
+def test_max_lines_cuts_with_an_ellipsis_at_a_word() -> None:
+    patch, fit = draw(LONG, size=24, min_size=20, max_lines=2)
+    assert fit.cut and fit.lines <= 2 and fit.size == 20
+    assert patch.image.height < 3 * 20 * 1.2 + 20  # two lines plus the margins
+    one, fit_one = draw(LONG, size=24, max_lines=1)
+    assert fit_one.cut and fit_one.lines == 1
+
+
+def test_arabic_renders_right_to_left_and_aligns_right() -> None:
+    right, fit = draw("مرحبا بالعالم", align="right")
+    left, _ = draw("مرحبا بالعالم", align="left")
+    assert fit.lines == 1
+    box_right = BOX[0] + BOX[2]
+    assert box_right - ink_columns(right)[1] < 8           # ink hugs the right edge
+    assert ink_columns(left)[0] - BOX[0] < 8               # and the left one when asked
+    assert right.image.avg() > 0
+
+
+def test_hebrew_and_cjk_draw_glyphs_not_boxes() -> None:
+    # Missing glyphs all draw the same box, so two different characters look the same.
+    a, _ = draw("你")
+    b, _ = draw("好")
+    assert pixels(a) != pixels(b)
+    c, _ = draw("ש")
+    d, _ = draw("ל")
+    assert pixels(c) != pixels(d)
+
+
+def test_emoji_render_in_colour_at_text_size() -> None:
+    patch, fit = draw("😀", color="#000000")
+    rgb = patch.image[0:3].cast("int")
+    saturation = (rgb.bandor() - rgb.bandand())            # crude: any non-grey pixel
+    spread = (rgb[0] - rgb[2]).abs().max()
+    assert spread > 100, "emoji drawn without colour"
+    assert saturation.max() > 0
+    ink_left, ink_right = ink_columns(patch)
+    assert ink_right - ink_left < 32 * 1.5                  # scaled, not the 109 px strike
+
+
+def test_dpr_2_doubles_the_patch() -> None:
+    one, fit1 = draw("Jane Doe")
+    two, fit2 = draw("Jane Doe", scale=2.0)
+    assert abs(two.image.width - 2 * one.image.width) <= 3
+    assert abs(two.image.height - 2 * one.image.height) <= 3
+    assert abs(two.x - 2 * one.x) <= 3 and abs(two.y - 2 * one.y) <= 3
+    assert fit1.size == fit2.size == 32.0                   # sizes stay in template px
+
+
+def test_colour_and_opacity_apply_to_the_text() -> None:
+    red, _ = draw("Hello", color="#ff0000")
+    faded, _ = draw("Hello", color="#ff0000", opacity=0.5)
+    assert red.image[0].max() == 255 and red.image[1].max() == 0
+    assert faded.image[3].max() == pytest.approx(red.image[3].max() / 2, abs=1)
+
+
+def test_valign_moves_the_text_in_the_box() -> None:
+    top, _ = draw("Hi", valign="top")
+    middle, _ = draw("Hi", valign="middle")
+    bottom, _ = draw("Hi", valign="bottom")
+    assert top.y < middle.y < bottom.y
+    assert bottom.y - top.y == pytest.approx(BOX[3] - 32 * 1.2, abs=1)
+
+
+def test_uppercase_and_shipped_families() -> None:
+    upper, _ = draw("hello", uppercase=True)
+    same, _ = draw("HELLO")
+    assert pixels(upper) == pixels(same)
+    assert {"Inter", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Color Emoji"} <= font_families()
+
