@@ -62,6 +62,28 @@ def verify(sig: str, spec: RenderSpec, keys: Sequence[str], *, now: float,
         raise Expired("this link has expired")
 
 
+def verify_raw(sig: str, template: str, fmt: str, pairs: Sequence[tuple[str, str]],
+               keys: Sequence[str], *, allow_unsafe: bool) -> None:
+    """Check the signature over the decoded pairs before any value is validated.
+
+    An unsigned request then learns nothing from the validator: a tampered value is a 403,
+    never a 400 that tells which values parse. Valid URLs spell every option one way, so the
+    canonical form of the raw pairs equals that of the parsed spec.
+    """
+    raw = RenderSpec(template=template, fmt=fmt, variables=tuple(sorted(pairs)))
+    if sig == UNSAFE_SIGNATURE:
+        if not allow_unsafe:
+            raise Forbidden("invalid signature")
+    elif not _matches(sig, raw.canonical(), keys):
+        raise Forbidden("invalid signature")
+
+
+def check_expiry(spec: RenderSpec, *, now: float) -> None:
+    """Raise Expired when the (already verified) spec's `exp` has passed."""
+    if spec.expires is not None and now >= spec.expires:
+        raise Expired("this link has expired")
+
+
 def _matches(sig: str, canonical: str, keys: Sequence[str]) -> bool:
     # Compare strings against our own encoding instead of itsdangerous's verify_signature,
     # which base64-decodes first and so accepts several spellings of one signature (trailing

@@ -6,12 +6,12 @@ import time
 
 from aiohttp import web
 
-from ..errors import InvalidValue
+from ..errors import BadRequest, InvalidValue, URITooLong
 from ..spec import parse_request
 from ..template.colors import parse_color
 from ..template.refs import has_refs
 from ..template.values import coerce
-from ..urls import verify
+from ..urls import check_expiry, verify_raw
 from .http import cache_control, etag, is_not_modified, negotiate_format
 from .keys import CACHE_TIER, REGISTRY, SETTINGS, TEMPLATE_NAME
 from .service import ImageService
@@ -32,10 +32,18 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
     info = request.match_info
-    spec = parse_request(info["template"], info["fmt"], request.query.items(),
-                         len(request.raw_path.encode("utf-8")), settings.limits)
-    verify(info["sig"], spec, settings.signing.keys, now=time.time(),
-           allow_unsafe=settings.signing.allow_unsafe)
+    url_bytes = len(request.raw_path.encode("utf-8"))
+    if url_bytes > settings.limits.max_url_bytes:
+        raise URITooLong(f"URL longer than {settings.limits.max_url_bytes} bytes")
+    pairs = list(request.query.items())
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        # Which copy would win differs between parsers (a CDN, aiohttp): refuse both.
+        raise BadRequest("duplicate parameter")
+    verify_raw(info["sig"], info["template"], info["fmt"], pairs, settings.signing.keys,
+               allow_unsafe=settings.signing.allow_unsafe)
+    spec = parse_request(info["template"], info["fmt"], pairs, url_bytes, settings.limits)
+    check_expiry(spec, now=time.time())
     template = app[REGISTRY].get(spec.template)
     fmt = spec.fixed_format or negotiate_format(request.headers.get("Accept", ""),
                                                 _fallback_format(template.background))
