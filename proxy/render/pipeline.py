@@ -179,21 +179,28 @@ def make_canvas(state: RenderState) -> RenderState:
             break
         if drawn:
             prefix.append((index, resolved))
-    state.ctx.layer_index = _prefix_end(template.layers, job.values, template)
 
-    def make() -> pyvips.Image:
+    def make() -> tuple[pyvips.Image, tuple[TextFit, ...]]:
+        assert state.ctx is not None
         canvas = _solid(width, height, _colour(background, "background"))
+        before = len(state.ctx.fits)
         for index, resolved in prefix:
-            assert state.ctx is not None
             state.ctx.layer_index = index
             patch = DRAW[type(resolved)](resolved, state.ctx)
             if patch is not None:
                 canvas = _paste(canvas, patch)
-        return canvas.copy_memory()
+        return canvas.copy_memory(), tuple(state.ctx.fits[before:])
 
     key = ("canvas", template.version, state.scale, width, height, background, tuple(prefix))
-    state.canvas = state.memo.get_or_make(key, make,
-                                          lambda im: int(im.width * im.height * im.bands))
+    fits_before = len(state.ctx.fits)
+    state.canvas, fits = state.memo.get_or_make(
+        key, make, lambda item: int(item[0].width * item[0].height * item[0].bands))
+    # A memo hit skips the drawers: keep the static layers' fit notes for `explain`.
+    if len(state.ctx.fits) == fits_before:
+        state.ctx.fits.extend(fits)
+    # After make(): it moves layer_index while drawing, and draw_layers starts from here
+    # (set before, the last prefix layer was drawn twice on every memo miss).
+    state.ctx.layer_index = _prefix_end(template.layers, job.values, template)
     return state
 
 
