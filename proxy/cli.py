@@ -198,8 +198,52 @@ def cmd_sign(args: argparse.Namespace) -> int:
                    dpr=args.dpr, version=template.version if args.pin else None,
                    expires=expires, base_url=args.base_url or settings.server.public_base_url,
                    limits=settings.limits)
+    if args.srcset:
+        from .urls import sign_srcset
+
+        # Same options as the URL above; dpr comes from each srcset entry instead.
+        url = sign_srcset(args.template, _pairs(args.values), keys=settings.signing.keys,
+                          fmt=args.format, width=args.width, height=args.height,
+                          quality=args.quality,
+                          version=template.version if args.pin else None, expires=expires,
+                          base_url=args.base_url or settings.server.public_base_url,
+                          limits=settings.limits)
     print(url)
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate templates and render them with defaults and worst-case values."""
+    from .check import check_files, summarise_fits
+
+    settings = _settings(args)
+    folder = Path(args.templates_dir or settings.templates.dir)
+    paths = []
+    for item in args.templates or ():
+        path = Path(item)
+        paths.append(path if path.suffix == ".toml" else folder / f"{item}.toml")
+    if not paths:
+        paths = sorted(folder.glob("*.toml"))
+    if not paths:
+        raise ConfigError(f"templates.dir: no *.toml in {folder}")
+    out_dir = Path(args.out) if args.out else None
+    failed = False
+    for report in check_files(paths, quick=args.quick, out_dir=out_dir):
+        errors = [p for p in report.problems if p.severity == "error"]
+        warnings = [p for p in report.problems if p.severity == "warning"]
+        status = "error" if errors else "warning" if warnings else "ok"
+        print(f"{report.file}: {status} ({report.renders} renders, "
+              f"{report.elapsed_ms:.0f} ms)")
+        for index, notes in summarise_fits(report).items():
+            cells = "; ".join(f"{n.case} {n.size:g}px/{n.lines}{' CUT' if n.cut else ''}"
+                              for n in notes)
+            print(f"  layers[{index}]: {cells}")
+        for problem in report.problems:
+            print(f"  {problem.severity}: {problem}")
+        if out_dir is not None and report.pictures:
+            print(f"  pictures: {', '.join(str(p) for p in report.pictures)}")
+        failed |= bool(errors) or (args.strict and bool(warnings))
+    return 1 if failed else 0
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -271,7 +315,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pin the current template version (immutable caching)")
     p.add_argument("--expires", type=int, metavar="SECONDS", help="expire after SECONDS")
     p.add_argument("--base-url", help="default: server.public_base_url")
+    p.add_argument("--srcset", action="store_true",
+                   help='print a srcset value "URL 1x, URL 2x" instead of one URL')
     p.set_defaults(func=cmd_sign)
+
+    p = sub.add_parser("check", help="validate templates; render defaults and worst cases")
+    p.add_argument("templates", nargs="*", metavar="TEMPLATE",
+                   help="template names or .toml paths (default: every template)")
+    p.add_argument("--out", metavar="DIR", help="write a PNG per template per case here")
+    p.add_argument("--strict", action="store_true", help="cut text fails the check too")
+    p.add_argument("--quick", action="store_true",
+                   help="only what the server checks at start: validation and defaults")
+    p.add_argument("--templates-dir", metavar="DIR", help="default: templates.dir")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("keygen", help="print a new signing key or API key")
     p.add_argument("--api", action="store_true", help="an API key and its config line")

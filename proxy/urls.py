@@ -128,6 +128,23 @@ def sign_url(template: str, variables: Mapping[str, str | int | float | bool], *
     return base_url.rstrip("/") + path
 
 
+def sign_srcset(template: str, variables: Mapping[str, str | int | float | bool], *,
+                keys: Sequence[str], fmt: str = "png", width: int | None = None,
+                dprs: Sequence[float] = (1, 2), base_url: str = "",
+                **options: object) -> str:
+    """A `srcset` value, "URL1 1x, URL2 2x": one signed URL per device pixel ratio.
+
+    The 1x URL carries no `dpr`, so it is the same URL (and cache entry) as a plain `src`.
+    """
+    entries = []
+    for dpr in dprs:
+        url = sign_url(template, variables, keys=keys, fmt=fmt, width=width,
+                       dpr=None if dpr == 1 else float(dpr), base_url=base_url,
+                       **options)  # type: ignore[arg-type]
+        entries.append(f"{url} {_text('dpr', float(dpr))}x")
+    return ", ".join(entries)
+
+
 def _text(name: str, value: object) -> str:
     # bool before int: bool is an int subclass and str(True) is not what templates parse.
     if isinstance(value, bool):
