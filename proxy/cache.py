@@ -42,6 +42,7 @@ class CachedImage:
     etag: str
     render_ms: float
     fallback_reason: str | None = None
+    explain: str | None = None       # text-fit facts as compact JSON, for `debug=1` URLs
 
 
 def _entry_size(value: CachedImage) -> int:
@@ -360,6 +361,7 @@ def _encode(key: str, value: CachedImage) -> bytes:
             "etag": value.etag,
             "render_ms": value.render_ms,
             "fallback_reason": value.fallback_reason,
+            "explain": value.explain,
         },
         separators=(",", ":"),
     ).encode()
@@ -387,6 +389,7 @@ def _decode(blob: bytes, key: str) -> CachedImage | None:
         return None
     content_type, width, height = meta.get("content_type"), meta.get("width"), meta.get("height")
     etag, render_ms, reason = meta.get("etag"), meta.get("render_ms"), meta.get("fallback_reason")
+    explain = meta.get("explain")
     if not (
         isinstance(content_type, str)
         and isinstance(width, int)
@@ -404,6 +407,7 @@ def _decode(blob: bytes, key: str) -> CachedImage | None:
         etag=etag,
         render_ms=float(render_ms),
         fallback_reason=reason,
+        explain=explain if isinstance(explain, str) else None,
     )
 
 

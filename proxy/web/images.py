@@ -76,6 +76,9 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
         headers["Cache-Control"] = cache_control(pinned_current=False, fallback=True,
                                                  cache=settings.cache)
         headers["X-Fallback"] = image.fallback_reason
+    if spec.debug and image.explain is not None:
+        # Only signed debug URLs carry it: the fits are the author's business, not a visitor's.
+        headers["X-Explain"] = image.explain
     total_ms = (time.perf_counter() - started) * 1000
     timing = [f"total;dur={total_ms:.2f}", f'cache;desc="{served.tier}"']
     if served.tier == "render":

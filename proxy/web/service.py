@@ -7,7 +7,9 @@ API is a cache hit when an `<img>` asks for it.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -15,11 +17,19 @@ from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
 from ..config import Settings
 from ..errors import RenderTimeout
 from ..render import OutputLimits, RenderJob, RenderMemo, render
+from ..render.context import TextFit
 from ..spec import CONTENT_TYPES, RenderSpec
 from ..template.model import Template
 from ..template.values import Values
 from .gate import RenderGate
 from .http import cache_key, etag
+
+
+def explain_json(fits: Sequence[TextFit]) -> str:
+    """Text-fit facts as compact JSON for the `X-Explain` header (ASCII only)."""
+    return json.dumps([{"layer": f.layer_index,
+                        "size": int(f.size) if f.size.is_integer() else round(f.size, 2),
+                        "lines": f.lines, "cut": f.cut} for f in fits], separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -107,4 +117,5 @@ class ImageService:
         return CachedImage(data=rendered.data, content_type=CONTENT_TYPES[fmt],
                            width=rendered.width, height=rendered.height, etag=etag(key),
                            render_ms=rendered.render_ms, fallback_reason=fallback_reason,
+                           explain=explain_json(rendered.fits) if spec.debug else None,
                            ), fetch_ms
