@@ -20,6 +20,7 @@ from ..template.registry import Registry
 from .gate import RenderGate
 from .images import SERVICE, handle_image
 from .keys import ASSETS, FETCHER, REGISTRY, SETTINGS
+from .metrics_route import setup_metrics
 from .middleware import errors_and_access_log
 from .ops import healthz, readyz
 from .service import ImageService
@@ -69,4 +70,5 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> web.A
     app.router.add_get(image_route, handle_image)  # HEAD too
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    setup_metrics(app)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -11,6 +11,14 @@ from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
 from ..config import Settings
 from ..render.memo import RenderMemo
 from ..template.registry import Registry
+
+
+class RequestObserver(Protocol):
+    """What the middleware reports every finished request to (web/metrics_route.py)."""
+
+    def observe_request(self, request: web.Request, status: int, elapsed_ms: float) -> None:
+        """Record one request."""
+
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", Registry)
@@ -21,7 +29,7 @@ FLIGHT: web.AppKey[SingleFlight[str, CachedImage]] = web.AppKey("single_flight",
 POOL = web.AppKey("render_pool", ThreadPoolExecutor)
 RENDERS = web.AppKey("render_gate", Any)          # RenderGate (web/gate.py)
 SOURCES = web.AppKey("sources", Any)              # SourceResolver (sources/resolve.py)
-METRICS = web.AppKey("metrics", Any)              # Metrics (metrics.py)
+METRICS: web.AppKey[RequestObserver] = web.AppKey("metrics")  # web/metrics_route.py
 API = web.AppKey("api_state", Any)                # ApiState (web/api.py)
 FETCHER = web.AppKey("fetcher", Any)              # sources.fetch.Fetcher
 ASSETS = web.AppKey("assets", Any)                # sources.assets.AssetStore
