@@ -23,6 +23,7 @@ from .keys import ASSETS, FETCHER, REGISTRY, SETTINGS
 from .metrics_route import setup_metrics
 from .middleware import errors_and_access_log
 from .ops import healthz, readyz
+from .playground import setup_playground
 from .service import ImageService
 
 
@@ -71,4 +72,6 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> web.A
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     setup_metrics(app)
+    if settings.server.playground:
+        setup_playground(app)
     return app

@@ -1,0 +1,210 @@
+"""The template playground: a static page plus two small JSON endpoints under /playground/api/.
+
+Served only when `server.playground` is on (`serve --dev` turns it on). When API keys are
+configured, every playground request needs one: `?key=` (then kept in an HttpOnly cookie),
+the cookie, or `Authorization: Bearer`. Without API keys it is open: enable it in production
+only together with `api.keys`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import BadRequest, Forbidden, InvalidValue, Unauthorized
+from ..spec import format_dpr
+from ..template.describe import describe_template
+from ..template.model import Template
+from ..template.values import coerce
+from ..urls import sign_srcset, sign_url
+from .keys import REGISTRY, SETTINGS
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_TYPES = {"playground.html": "text/html", "playground.js": "text/javascript",
+                "playground.css": "text/css"}
+COOKIE = "picstream_playground_key"
+# Everything the page needs is same-origin; previews are fetched and shown as blob: URLs.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+EMAIL_FORMATS = ("png", "jpeg")
+
+
+def setup_playground(app: web.Application) -> None:
+    """Add the playground routes (call only when `server.playground` is on)."""
+    app.router.add_get("/playground", page)
+    app.router.add_get("/playground/static/{name}", static)
+    app.router.add_get("/playground/api/templates", templates)
+    app.router.add_post("/playground/api/sign", sign)
+
+
+def _given_key(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return auth[7:].strip()
+    return request.query.get("key") or request.cookies.get(COOKIE)
+
+
+def _authorize(request: web.Request) -> str | None:
+    """The verified API key (None when no keys are configured); raise when it is missing."""
+    entries = request.app[SETTINGS].api.keys
+    if not entries:
+        return None
+    given = _given_key(request)
+    if not given:
+        raise Unauthorized("the playground needs an API key: ?key=, cookie or Bearer")
+    digest = hashlib.sha256(given.encode("utf-8", "surrogatepass")).hexdigest().encode()
+    ok = False
+    for entry in entries:
+        ok |= hmac.compare_digest(digest, entry.rpartition(":")[2].lower().encode())
+    if not ok:
+        raise Forbidden("invalid API key")
+    return given
+
+
+def _file_response(name: str) -> web.Response:
+    body = (STATIC_DIR / name).read_bytes()
+    return web.Response(body=body, content_type=STATIC_TYPES[name], charset="utf-8", headers={
+        "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer"})
+
+
+async def page(request: web.Request) -> web.Response:
+    """GET /playground: the HTML page."""
+    key = _authorize(request)
+    response = _file_response("playground.html")
+    if key is not None and request.query.get("key"):
+        # The page's own fetches then need no key in their URLs.
+        response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", path="/playground",
+                            secure=request.secure)
+    return response
+
+
+async def static(request: web.Request) -> web.Response:
+    """GET /playground/static/{name}: the page's script and stylesheet (a fixed list)."""
+    _authorize(request)
+    name = request.match_info["name"]
+    if name not in STATIC_TYPES:
+        raise web.HTTPNotFound()
+    return _file_response(name)
+
+
+async def templates(request: web.Request) -> web.Response:
+    """GET /playground/api/templates: each template's variables and version, and load errors."""
+    _authorize(request)
+    registry = request.app[REGISTRY]
+    described = [describe_template(t) for t in registry.all()]
+    body = {"templates": described, "errors": dict(registry.errors),
+            "version": hashlib.sha256(json.dumps([d["version"] for d in described]
+                                                 + sorted(registry.errors.values()))
+                                      .encode()).hexdigest()[:16]}
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def _output(raw: Any, template: Template, max_side: int) -> tuple[str, int | None, float, bool]:
+    """format, width, dpr, explain from the request's `output` object."""
+    if not isinstance(raw, dict):
+        raise BadRequest("output: expected an object", field="output")
+    fmt = str(raw.get("format") or template.formats[0])
+    fmt = "jpeg" if fmt == "jpg" else fmt
+    if fmt not in template.formats:
+        raise InvalidValue(f"format: one of {', '.join(template.formats)}", field="format")
+    width = raw.get("width")
+    if width in (None, ""):
+        width = None
+    elif not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= max_side:
+        raise InvalidValue(f"width: a whole number from 1 to {max_side}", field="width")
+    dpr = raw.get("dpr", 1)
+    if isinstance(dpr, bool) or not isinstance(dpr, (int, float)) or not 1 <= dpr <= 4:
+        raise InvalidValue("dpr: a number from 1 to 4", field="dpr")
+    return fmt, width, float(format_dpr(float(dpr))), bool(raw.get("explain", False))
+
+
+def _variables(raw: Any, template: Template) -> dict[str, str]:
+    """Raw strings by name; an empty value of a variable without a default is left out."""
+    if not isinstance(raw, dict):
+        raise BadRequest("variables: expected an object", field="variables")
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (int, float, str)):
+            text = str(value)
+        else:
+            raise InvalidValue(f"{name}: expected a string, number or boolean", field=name)
+        var = template.variables.get(name)
+        if var is not None and text == "" and var.default is None:
+            continue
+        out[name] = text
+    coerce(template, out)  # the same errors the image URL would give, before signing
+    return out
+
+
+def _alt(template: Template, variables: dict[str, str]) -> str:
+    texts = [variables[n] for n, v in template.variables.items()
+             if v.type == "text" and variables.get(n)]
+    return " \u2014 ".join(texts) or template.description or template.name
+
+
+async def sign(request: web.Request) -> web.Response:
+    """POST /playground/api/sign {template, variables, output}: signed URLs and snippets."""
+    _authorize(request)
+    settings = request.app[SETTINGS]
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("expected a JSON body") from None
+    if not isinstance(body, dict) or not isinstance(body.get("template"), str):
+        raise BadRequest("template: required", field="template")
+    template = request.app[REGISTRY].get(body["template"])
+    variables = _variables(body.get("variables", {}), template)
+    fmt, width, dpr, explain = _output(body.get("output", {}), template,
+                                       settings.limits.max_output_side)
+    # The page's own origin: the playground is viewed where the browser can reach the server.
+    origin = f"{request.scheme}://{request.host}"
+    keys = settings.signing.keys
+    if not keys:
+        raise BadRequest("signing.keys is empty: the playground signs with the server's key")
+    common: dict[str, Any] = {"keys": keys, "width": width, "version": template.version,
+                              "limits": settings.limits}
+    one_dpr = None if dpr == 1 else dpr
+    url = sign_url(template.name, variables, fmt=fmt, dpr=one_dpr, base_url=origin, **common)
+    preview = sign_url(template.name, variables, fmt=fmt, dpr=one_dpr, debug=explain, **common)
+    url_2x = sign_url(template.name, variables, fmt=fmt, dpr=2, base_url=origin, **common)
+    srcset = sign_srcset(template.name, variables, fmt=fmt, base_url=origin, **common)
+    css_w = width or template.size[0]
+    css_h = max(1, round(template.size[1] * css_w / template.size[0]))
+    alt = html.escape(_alt(template, variables), quote=True)
+    url_1x = sign_url(template.name, variables, fmt=fmt, base_url=origin, **common)
+    img = (f'<img src="{html.escape(url_1x)}" srcset="{html.escape(srcset)}" '
+           f'width="{css_w}" height="{css_h}" alt="{alt}">')
+    email_fmt = fmt if fmt in EMAIL_FORMATS else next(
+        (f for f in EMAIL_FORMATS if f in template.formats), fmt)
+    # Mail clients ignore srcset: send the 2x image and pin the 1x size in attributes.
+    email_url = sign_url(template.name, variables, fmt=email_fmt, dpr=2, base_url=origin,
+                         **{**common, "width": css_w})
+    email = (f'<img src="{html.escape(email_url)}" width="{css_w}" height="{css_h}" '
+             f'alt="{alt}" style="display:block;border:0;outline:none;text-decoration:none;'
+             f'width:100%;max-width:{css_w}px;height:auto;">')
+    output: dict[str, Any] = {"format": fmt}
+    if width is not None:
+        output["width"] = width
+    if dpr != 1:
+        output["dpr"] = int(dpr) if dpr.is_integer() else dpr
+    api_body = json.dumps({"template": template.name, "variables": variables,
+                           "output": output}, ensure_ascii=False)
+    curl = (f"curl -sS -X POST {shlex.quote(origin + '/v1/render')} "
+            '-H "Authorization: Bearer $PICSTREAM_API_KEY" '
+            "-H 'Content-Type: application/json' "
+            f"-d {shlex.quote(api_body)}")
+    return web.json_response({
+        "url": url, "preview": preview, "url_2x": url_2x, "srcset": srcset,
+        "img_snippet": img, "email_snippet": email, "curl": curl,
+        "width": css_w, "height": css_h, "format": fmt, "version": template.version,
+    }, headers={"Cache-Control": "no-store"})
