@@ -6,6 +6,7 @@ The deadline is checked between steps and between layers.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -58,6 +59,7 @@ class Rendered:
     height: int
     render_ms: float
     fits: tuple[TextFit, ...] = ()
+    fallback_reason: str | None = None     # set when an image layer drew its fallback
 
 
 @dataclass
@@ -72,6 +74,7 @@ class RenderState:
     canvas: pyvips.Image | None = None
     ctx: DrawContext | None = None
     rest: list[tuple[int, Layer]] = field(default_factory=list)   # per-render layers
+    fallback_reasons: list[str] = field(default_factory=list)
     data: bytes = b""
 
 
@@ -221,8 +224,8 @@ def make_canvas(state: RenderState) -> RenderState:
     return state
 
 
-def _decoded(state: RenderState) -> Mapping[str, pyvips.Image]:
-    """Lazily decoded images; local art is memoised by template version."""
+def _decoded(state: RenderState) -> _LazyImages:
+    """Lazily decoded images (the patches drawn from them are memoised)."""
     return _LazyImages(state)
 
 
@@ -231,6 +234,8 @@ class _LazyImages(Mapping[str, pyvips.Image]):
 
     def __init__(self, state: RenderState) -> None:
         self._state = state
+        # (width, height, fit) of the box about to be drawn: lets a big JPEG shrink on load
+        self.hint: tuple[int, int, str] | None = None
 
     def __getitem__(self, key: str) -> pyvips.Image:
         job = self._state.job
@@ -240,7 +245,7 @@ class _LazyImages(Mapping[str, pyvips.Image]):
             data = job.images.get(key)
         if data is None:
             raise KeyError(key)
-        return decode_source(data, key)
+        return decode_source(data, key, self.hint)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(set(self._state.job.images) | {"local:" + k for k in self._state.job.template.files})
@@ -249,10 +254,27 @@ class _LazyImages(Mapping[str, pyvips.Image]):
         return len(self._state.job.images) + len(self._state.job.template.files)
 
 
-def decode_source(data: bytes, key: str) -> pyvips.Image:
-    """Decode source bytes (already sniffed and size-checked by the sources wing)."""
+def decode_source(data: bytes, key: str,
+                  hint: tuple[int, int, str] | None = None) -> pyvips.Image:
+    """Decode source bytes (already sniffed and size-checked by the sources wing).
+
+    With a box hint, a source much larger than the box is shrunk while loading (JPEG and WebP
+    decode at 1/2, 1/4, 1/8 scale): a 2400x1600 photo into a 800x700 box decodes several
+    times faster than at full size.
+    """
     try:
         image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
+        if hint is not None and image.get("vips-loader").startswith(("jpegload", "webpload")):
+            box_w, box_h, fit = hint
+            if image.get_typeof("orientation") and image.get("orientation") in (5, 6, 7, 8):
+                box_w, box_h = box_h, box_w
+            pick = max if fit in ("cover", "fill") else min
+            factor = pick(box_w / image.width, box_h / image.height)
+            if factor < 0.5:
+                target_w = max(1, math.ceil(image.width * factor) + 1)
+                target_h = max(1, math.ceil(image.height * factor) + 1)
+                return pyvips.Image.thumbnail_buffer(data, target_w, height=target_h,
+                                                     size="down", fail_on="error")
         if image.get_typeof("orientation"):
             image = image.autorot()
         return image
@@ -281,7 +303,22 @@ def _draw_cached(state: RenderState, index: int, layer: Layer, resolved: Layer) 
 
     def make() -> tuple[Patch | None, tuple[TextFit, ...]]:
         before = len(ctx.fits)
-        patch = _frozen_patch(draw(resolved, ctx))
+        images = ctx.images
+        if isinstance(resolved, ImageLayer) and isinstance(images, _LazyImages):
+            x, y, w, h = resolved.box
+            images.hint = (round(w * ctx.scale), round(h * ctx.scale), resolved.fit)
+        try:
+            # copy_memory runs the decode now, so a truncated source fails here, inside
+            # this layer, where a fallback can still replace it.
+            patch = _frozen_patch(draw(resolved, ctx))
+        except pyvips.Error as exc:
+            if not isinstance(resolved, ImageLayer):
+                raise
+            raise BadSource("source image could not be decoded",
+                            detail=f"{resolved.src[:200]}: {exc}") from None
+        finally:
+            if isinstance(images, _LazyImages):
+                images.hint = None
         return patch, tuple(ctx.fits[before:])
 
     before = len(ctx.fits)
@@ -291,6 +328,17 @@ def _draw_cached(state: RenderState, index: int, layer: Layer, resolved: Layer) 
     if len(ctx.fits) == before:
         ctx.fits.extend(fits)
     return patch
+
+
+def _fallback_for(template: Template, layer: Layer) -> tuple[str, str] | None:
+    """(variable name, fallback file) of an image layer drawn from a variable, if any."""
+    src = getattr(layer, "src", "")
+    if not (isinstance(layer, ImageLayer) and src.startswith("{") and src.endswith("}")):
+        return None
+    var = template.variables.get(src[1:-1])
+    if var is None or var.fallback is None:
+        return None
+    return var.name, var.fallback
 
 
 def draw_layers(state: RenderState) -> RenderState:
@@ -303,7 +351,16 @@ def draw_layers(state: RenderState) -> RenderState:
         state.ctx.layer_index = index
         if isinstance(resolved, ImageLayer) and not resolved.src:
             continue
-        patch = _draw_cached(state, index, template.layers[index], resolved)
+        try:
+            patch = _draw_cached(state, index, template.layers[index], resolved)
+        except BadSource as exc:
+            fallback = _fallback_for(template, template.layers[index])
+            if fallback is None or not isinstance(resolved, ImageLayer):
+                raise
+            # Per layer: this image falls back, the rest of the render is the real one.
+            state.fallback_reasons.append(f"{fallback[0]}={exc.code}")
+            patch = _draw_cached(state, index, template.layers[index],
+                                 dataclasses.replace(resolved, src="local:" + fallback[1]))
         if patch is not None:
             canvas = _paste(canvas, patch)
     state.canvas = canvas
@@ -368,4 +425,5 @@ def run(job: RenderJob, memo: RenderMemo, steps: tuple[Step, ...] = STEPS) -> Re
         elapsed_ms = 0.0
     return Rendered(data=state.data, format=job.output.format, width=state.out_size[0],
                     height=state.out_size[1], render_ms=elapsed_ms,
-                    fits=tuple(state.ctx.fits))
+                    fits=tuple(state.ctx.fits),
+                    fallback_reason=", ".join(state.fallback_reasons) or None)

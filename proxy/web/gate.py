@@ -16,6 +16,12 @@ class RenderGate:
         self.in_flight = 0
         self.rejected = 0
 
+    def check(self) -> None:
+        """Raise Overloaded if a new render would not get a place now."""
+        if self.in_flight >= self.max_queued:
+            self.rejected += 1
+            raise Overloaded("too many renders in progress; retry shortly")
+
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one place in the queue for the duration of a render."""

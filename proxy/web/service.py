@@ -90,14 +90,17 @@ class ImageService:
 
     async def _render(self, spec: RenderSpec, template: Template, values: Values, fmt: str,
                       key: str) -> tuple[CachedImage, float]:
+        self.gate.check()  # refuse early when full, before spending a fetch
+        images: dict[str, bytes] = {}
+        fallback_reason: str | None = None
+        fetch_ms = 0.0
+        if self.sources is not None:
+            # Fetching happens outside the render slot: a slow source host holds neither a
+            # slot nor a pool thread, only this coroutine (bounded by the fetch timeout).
+            resolved = await self.sources.resolve(template, values)  # type: ignore[attr-defined]
+            images, fetch_ms = resolved.images, resolved.fetch_ms
+            fallback_reason = resolved.fallback_reason
         with self.gate.slot():
-            images: dict[str, bytes] = {}
-            fallback_reason: str | None = None
-            fetch_ms = 0.0
-            if self.sources is not None:
-                resolved = await self.sources.resolve(template, values)  # type: ignore[attr-defined]
-                images, fetch_ms = resolved.images, resolved.fetch_ms
-                fallback_reason = resolved.fallback_reason
             limits = self.settings.limits
             job = RenderJob(template=template, values=values, output=spec.output_options(fmt),
                             images=images,
@@ -116,6 +119,7 @@ class ImageService:
             self.renders += 1
         return CachedImage(data=rendered.data, content_type=CONTENT_TYPES[fmt],
                            width=rendered.width, height=rendered.height, etag=etag(key),
-                           render_ms=rendered.render_ms, fallback_reason=fallback_reason,
+                           render_ms=rendered.render_ms,
+                           fallback_reason=fallback_reason or rendered.fallback_reason,
                            explain=explain_json(rendered.fits) if spec.debug else None,
                            ), fetch_ms
