@@ -17,6 +17,7 @@ from ..sources.assets import AssetStore
 from ..sources.fetch import Fetcher
 from ..sources.resolve import SourceResolver
 from ..template.registry import Registry
+from .api import setup_api
 from .gate import RenderGate
 from .images import SERVICE, handle_image
 from .keys import ASSETS, FETCHER, REGISTRY, SETTINGS
@@ -71,6 +72,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> web.A
     app.router.add_get(image_route, handle_image)  # HEAD too
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    setup_api(app)  # after _resources: its cleanup_ctx needs the ImageService
     setup_metrics(app)
     if settings.server.playground:
         setup_playground(app)
