@@ -95,8 +95,10 @@ function buildForm(t) {
     const label = document.createElement("label");
     label.htmlFor = input.id;
     label.textContent = v.name;
-    if (v.required) label.classList.add("required");
-    if (v.required) input.required = true;
+    // An image with fallback art may stay empty even though it has no default.
+    const required = v.required && !(v.type === "image" && v.has_fallback);
+    if (required) label.classList.add("required");
+    if (required) input.required = true;
     const remembered = Object.prototype.hasOwnProperty.call(state.values, v.name);
     setValue(input, v, remembered ? state.values[v.name] : v.default);
     const hintBits = [v.type];
