@@ -1,0 +1,103 @@
+"""Playground endpoints without a browser: off by default, API-key gate, sign, live versions."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import ROOT
+from tests.support.servers import start_app
+
+API_KEY = "playground-test-key"
+
+
+async def _status(url: str, **kw: Any) -> int:
+    async with aiohttp.ClientSession() as session, session.get(url, **kw) as resp:
+        return resp.status
+
+
+async def test_playground_is_off_by_default(live) -> None:  # type: ignore[no-untyped-def]
+    base, _ = live
+    assert await _status(base + "/playground") == 404
+    assert await _status(base + "/playground/api/templates") == 404
+
+
+async def test_api_keys_gate_the_playground(settings_factory) -> None:  # type: ignore[no-untyped-def]
+    digest = hashlib.sha256(API_KEY.encode()).hexdigest()
+    settings = settings_factory(server={"playground": True}, api={"keys": (f"ci:{digest}",)})
+    server, _ = await start_app(settings)
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        assert await _status(base + "/playground") == 401
+        assert await _status(base + "/playground?key=wrong") == 403
+        bearer = {"Authorization": f"Bearer {API_KEY}"}
+        assert await _status(base + "/playground/api/templates", headers=bearer) == 200
+        # unsafe=True: aiohttp's jar otherwise ignores cookies of IP-address hosts.
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as session:
+            async with session.get(base + f"/playground?key={API_KEY}") as resp:
+                assert resp.status == 200
+                assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+            # The cookie set by the page lets its own fetches through.
+            async with session.get(base + "/playground/api/templates") as resp:
+                assert resp.status == 200
+    finally:
+        await server.close()
+
+
+async def test_sign_returns_urls_and_snippets(settings_factory) -> None:  # type: ignore[no-untyped-def]
+    server, _ = await start_app(settings_factory(server={"playground": True}))
+    base = f"http://127.0.0.1:{server.port}"
+    body = {"template": "social-card", "variables": {"name": "Ada", "badge": ""},
+            "output": {"format": "webp", "width": 600, "dpr": 1}}
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(base + "/playground/api/sign", json=body) as resp:
+                assert resp.status == 200
+                signed = await resp.json()
+            async with session.get(signed["url"]) as resp:
+                assert resp.status == 200 and resp.headers["Content-Type"] == "image/webp"
+            bad = {**body, "variables": {"name": "x" * 81}}
+            async with session.post(base + "/playground/api/sign", json=bad) as resp:
+                assert resp.status == 400 and (await resp.json())["field"] == "name"
+    finally:
+        await server.close()
+    assert "badge=" not in signed["url"]
+    assert signed["srcset"].endswith(" 2x") and " 1x, " in signed["srcset"]
+    assert 'width="600" height="315"' in signed["img_snippet"]
+    assert "/social-card.png?" in signed["email_snippet"]      # webp is not email-safe
+    assert 'alt="Ada' in signed["email_snippet"]
+    assert signed["curl"].startswith("curl ") and "/v1/render" in signed["curl"]
+
+
+async def test_template_edit_changes_the_listed_version(tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                        settings_factory) -> None:
+    folder = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", folder)
+    settings = settings_factory(server={"playground": True},
+                                templates={"dir": str(folder), "reload": True})
+    server, _ = await start_app(settings)
+    url = f"http://127.0.0.1:{server.port}/playground/api/templates"
+
+    async def version() -> str:
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            listed = await resp.json()
+        return str(next(t["version"] for t in listed["templates"] if t["name"] == "social-card"))
+
+    try:
+        before = await version()
+        path = folder / "social-card.toml"
+        path.write_text(path.read_text().replace('default = "Friend"', 'default = "Pal"'))
+        deadline = time.monotonic() + 5
+        after = before
+        while after == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+            after = await version()
+        assert after != before
+    finally:
+        await server.close()
