@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import shutil
 import time
@@ -96,7 +97,7 @@ async def test_template_edit_changes_the_listed_version(tmp_path: Path,  # type:
         deadline = time.monotonic() + 5
         after = before
         while after == before and time.monotonic() < deadline:
-            time.sleep(0.1)
+            await asyncio.sleep(0.1)
             after = await version()
         assert after != before
     finally:
