@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import Settings, load_settings
-from .errors import ConfigError, ProxyError, TemplateError
+from .errors import ConfigError, ProxyError, TemplateError, TooLarge
 
 EXIT_USAGE = 2
 EXIT_INPUT = 3      # bad value, unknown template (a 4xx on the web)
@@ -246,6 +246,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_assets_add(args: argparse.Namespace) -> int:
+    """Store image files in the asset store; print each `asset:ID`."""
+    from .sources.assets import AssetStore
+    from .sources.fetch import RASTER_FORMATS
+
+    settings = _settings(args)
+    store = AssetStore(Path(settings.sources.data_dir) / "assets")
+    limits = settings.sources
+    for name in args.files:
+        data = Path(name).read_bytes()
+        if len(data) > limits.max_bytes:
+            raise TooLarge(f"{name}: larger than {limits.max_bytes} bytes")
+        info = store.put(data, allowed=RASTER_FORMATS, max_pixels=limits.max_pixels,
+                         max_frames=limits.max_frames)
+        print(f"asset:{info.id}\t{info.fmt} {info.width}x{info.height} {info.bytes} bytes\t{name}")
+    return 0
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     """Print a new signing key (or an API key and its config line)."""
     import hashlib
@@ -328,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only what the server checks at start: validation and defaults")
     p.add_argument("--templates-dir", metavar="DIR", help="default: templates.dir")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("assets", help="manage uploaded images")
+    assets = p.add_subparsers(dest="assets_command", required=True)
+    p = assets.add_parser("add", help="store image files; prints asset:ID for each")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_assets_add)
 
     p = sub.add_parser("keygen", help="print a new signing key or API key")
     p.add_argument("--api", action="store_true", help="an API key and its config line")

@@ -1,0 +1,84 @@
+"""The `picstream` command: render, sign, templates, assets, keygen, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyvips
+
+from tests.conftest import ROOT, TEST_KEYS
+
+FIXTURES = ROOT / "tests" / "fixtures" / "templates"
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+        ) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "proxy", *args], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_render_writes_the_image(tmp_path: Path) -> None:
+    out = tmp_path / "card.webp"
+    result = run("render", "social-card", "name=Ada Lovelace", "-o", str(out), "--width", "600",
+                 "--dpr", "2")
+    assert result.returncode == 0, result.stderr
+    image = pyvips.Image.new_from_file(str(out))
+    assert (image.width, image.height) == (1200, 630)
+    assert image.get("vips-loader").startswith("webp")
+
+
+def test_render_bad_value_names_it_and_exits_3(tmp_path: Path) -> None:
+    result = run("render", "social-card", "accent=blurple", "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 3
+    assert "accent" in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_sign_prints_a_url_the_server_accepts() -> None:
+    env = {"PICSTREAM_SIGNING_KEYS": ",".join(TEST_KEYS)}
+    result = run("sign", "social-card", "name=John Smith", "--format", "jpeg", "--width", "600",
+                 "--pin", "--base-url", "https://img.example.com", env=env)
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip()
+    assert url.startswith("https://img.example.com/i/") and "name=John%20Smith" in url
+    assert "&v=" in url and "w=600" in url
+
+
+def test_templates_lists_variables() -> None:
+    result = run("templates")
+    assert result.returncode == 0
+    assert "social-card  1200x630" in result.stdout and "productColor" in result.stdout
+
+
+def test_assets_add_then_render_with_it(tmp_path: Path) -> None:
+    env = {"PICSTREAM_SOURCES_DATA_DIR": str(tmp_path / "data"),
+           "PICSTREAM_TEMPLATES_DIR": str(FIXTURES)}
+    result = run("assets", "add", str(FIXTURES / "art" / "photo.jpg"), env=env)
+    assert result.returncode == 0, result.stderr
+    asset = result.stdout.split()[0]
+    assert asset.startswith("asset:") and len(asset) == 6 + 32
+    again = run("assets", "add", str(FIXTURES / "art" / "photo.jpg"), env=env)
+    assert again.stdout.split()[0] == asset  # idempotent: same bytes, same id
+    out = tmp_path / "photo.png"
+    result = run("render", "photo", f"photo={asset}", "-o", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    pixel = pyvips.Image.new_from_file(str(out))(100, 150)
+    assert pixel[:3] != [255, 255, 255]
+
+
+def test_assets_add_refuses_a_non_image(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_text("<html>")
+    result = run("assets", "add", str(bad), env={"PICSTREAM_SOURCES_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 3 and "not an image" in result.stderr
+
+
+def test_keygen_prints_a_usable_key() -> None:
+    result = run("keygen")
+    assert result.returncode == 0 and len(result.stdout.strip()) >= 40
+    api = run("keygen", "--api", "--name", "ci")
+    assert api.returncode == 0 and 'keys = ["ci:' in api.stderr
