@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..batch import Progress, run_batch
 from ..config import Settings
@@ -562,6 +563,14 @@ async def get_template(request: web.Request) -> web.StreamResponse:
 async def _upload_bytes(request: web.Request, limit: int) -> bytes:
     if not request.content_type.startswith("multipart/"):
         return await _read_body(request, limit)
+    try:
+        return await _first_file_part(request, limit)
+    except (ValueError, AssertionError, HttpProcessingError):
+        # aiohttp's multipart reader raises these for a malformed body: the client's fault.
+        raise BadRequest("malformed multipart body") from None
+
+
+async def _first_file_part(request: web.Request, limit: int) -> bytes:
     reader = await request.multipart()
     async for part in reader:
         if not isinstance(part, BodyPartReader) or part.filename is None and (
