@@ -51,11 +51,11 @@ def test_every_v1_route_is_documented_and_vice_versa() -> None:
 def test_component_schemas_are_valid_json_schema() -> None:
     document = openapi_document("http://x")
     assert document["openapi"] == "3.1.0"
-    for name, schema in document["components"]["schemas"].items():
-        Draft202012Validator.check_schema(schema), name
-    refs = {json.dumps(document).count(f'"#/components/schemas/{n}"')
-            for n in document["components"]["schemas"]}
-    assert 0 not in refs or True  # unused schemas are allowed (BatchResultLine is NDJSON)
+    for schema in document["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+    text = json.dumps(document)
+    for name in document["components"]["schemas"]:
+        assert f'"#/components/schemas/{name}"' in text, f"schema {name} is never used"
     for path, item in document["paths"].items():
         for method, operation in item.items():
             for status, response in operation["responses"].items():
