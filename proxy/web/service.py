@@ -11,7 +11,10 @@ import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from cachetools import LRUCache
 
 from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
 from ..config import Settings
@@ -54,6 +57,8 @@ class ImageService:
     gate: RenderGate
     sources: object | None = None      # SourceResolver; None renders without remote images
     renders: int = 0
+    # raw URL (+ Accept bucket for `auto`) -> KnownURL of web/images.py; bounded by count
+    known_urls: LRUCache[str, Any] = field(default_factory=lambda: LRUCache(maxsize=100_000))
 
     def key_for(self, spec: RenderSpec, template: Template, fmt: str) -> str:
         """Cache key for this spec rendered with this template version and format."""

@@ -307,3 +307,13 @@ async def test_markup_in_a_name_prints_literally(live, golden) -> None:  # type:
     status, _, body = await get(sign(base, variables={"name": "<b>Bold</b> & Co"}))
     assert status == 200
     golden(body, "social-card-markup", fmt="png")
+
+
+async def test_a_served_url_still_expires(live) -> None:  # type: ignore[no-untyped-def]
+    base, _ = live
+    url = sign(base, variables={"name": "Soon"}, expires=int(time.time()) + 2)
+    assert (await get(url))[0] == 200
+    _, headers, _ = await get(url)
+    assert headers["X-Cache"] == "memory"  # the known-URL fast path
+    await asyncio.sleep(max(0.0, int(time.time()) + 2 - time.time()) + 1.1)
+    assert (await get(url))[0] == 410

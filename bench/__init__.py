@@ -1,0 +1,1 @@
+"""PicStream benchmarks: `python -m bench` prints every table (see README)."""
