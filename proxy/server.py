@@ -11,7 +11,8 @@ import sys
 from aiohttp import web
 
 from .config import Settings
-from .logs import setup_logging
+from .logs import AccessLog, setup_logging
+from .web.keys import ACCESS_LOG
 
 
 def _serve_one(settings: Settings, sock: socket.socket | None) -> None:
@@ -21,6 +22,7 @@ def _serve_one(settings: Settings, sock: socket.socket | None) -> None:
 
     setup_logging(settings.server.log_format)
     app = create_app(settings)
+    app[ACCESS_LOG] = AccessLog(settings.server.log_format)
     # uvloop is installed in exactly one place: here.
     uvloop.install()
     kwargs: dict[str, object] = {"print": None,

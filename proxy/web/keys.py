@@ -34,6 +34,8 @@ API = web.AppKey("api_state", Any)                # ApiState (web/api.py)
 FETCHER = web.AppKey("fetcher", Any)              # sources.fetch.Fetcher
 ASSETS = web.AppKey("assets", Any)                # sources.assets.AssetStore
 
+ACCESS_LOG = web.AppKey("access_log", Any)        # logs.AccessLog
+
 # Per-request facts the access log and metrics read after the handler ran.
 REQUEST_ID = web.RequestKey("request_id", str)
 TEMPLATE_NAME = web.RequestKey("template", str)

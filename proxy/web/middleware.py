@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..errors import ProxyError
-from .keys import CACHE_TIER, METRICS, REQUEST_ID, TEMPLATE_NAME
+from .keys import ACCESS_LOG, CACHE_TIER, METRICS, REQUEST_ID, TEMPLATE_NAME
 
 log = logging.getLogger("picstream.access")
 errlog = logging.getLogger("picstream.error")
@@ -74,8 +74,13 @@ async def errors_and_access_log(request: web.Request, handler: Handler) -> web.S
         metrics = request.app.get(METRICS)
         if metrics is not None:
             metrics.observe_request(request, status, elapsed_ms)
-        log.info("request", extra={"fields": {
+        fields = {
             "request_id": request_id, "method": request.method, "path": _loggable_path(request),
             "status": status, "ms": round(elapsed_ms, 2), "code": code,
             "cache": request.get(CACHE_TIER), "template": request.get(TEMPLATE_NAME),
-        }})
+        }
+        access = request.app.get(ACCESS_LOG)
+        if access is not None:
+            access.write(fields)
+        else:
+            log.info("request", extra={"fields": fields})
