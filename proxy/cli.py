@@ -366,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("templates", help="list templates and their variables")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_templates)
+
+    from .batch_cli import add_batch_parser
+
+    add_batch_parser(sub)
     return parser
 
 

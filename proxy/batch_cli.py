@@ -1,0 +1,400 @@
+"""`picstream batch`: rows of CSV/JSONL in, image files or signed URLs out, with progress.
+
+Offline it renders in a thread pool through `proxy.render.render` with one shared RenderMemo
+(libvips releases the GIL, so threads = cores); with `--api` it asks a server instead. Every
+file appears by rename of a finished temp file, so a re-run after Ctrl-C skips what exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .batch import Progress, run_batch
+from .config import Settings
+from .errors import BadRequest, ProxyError
+from .spec import FORMAT_ALIASES, RESERVED, parse_request
+
+FORMATS = ("webp", "avif", "png", "jpeg", "jpg", "gif")
+EXTENSIONS = {"jpeg": "jpg"}
+# Row columns that set output options rather than variables (the URL's names).
+OUTPUT_COLUMNS = ("w", "h", "q", "dpr")
+API_OUTPUT = {"w": "width", "h": "height", "q": "quality", "dpr": "dpr"}
+SHOWN_FAILURES = 20
+TMP_MARK = ".tmp-"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One input row: raw string values by column (variables and output options)."""
+
+    index: int
+    values: dict[str, str]
+
+
+def read_rows(path: Path) -> list[Row]:
+    """Rows of a CSV (header = column names) or JSONL (one object per line) file."""
+    rows: list[Row] = []
+    with path.open(encoding="utf-8", newline="") as f:
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    raise BadRequest(f"{path.name}:{number}: not a JSON object") from None
+                if not isinstance(data, dict):
+                    raise BadRequest(f"{path.name}:{number}: not a JSON object")
+                rows.append(Row(len(rows), {str(k): _text(v) for k, v in data.items()
+                                            if v is not None}))
+        else:
+            for record in csv.DictReader(f):
+                rows.append(Row(len(rows), {k: v for k, v in record.items()
+                                            if k is not None and v is not None and v != ""}))
+    return rows
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr: rows, rows/s, ETA, failures (redrawn <= 5x/s)."""
+
+    def __init__(self, stream: IO[str] = sys.stderr, min_interval_s: float = 0.2) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        # Without a terminal a redrawn line is noise in a log: print one every few seconds.
+        self.min_interval_s = min_interval_s if self.tty else 5.0
+        self.last = 0.0
+
+    def update(self, progress: Progress, *, force: bool = False) -> None:
+        """Redraw if enough time passed (or `force`)."""
+        now = time.monotonic()
+        if not force and now - self.last < self.min_interval_s:
+            return
+        self.last = now
+        total = max(progress.total, 1)
+        share = progress.finished / total
+        bar = "#" * int(share * 24)
+        eta = progress.eta_s
+        line = (f"{progress.finished:>7,}/{progress.total:,} [{bar:<24}] {share:4.0%} "
+                f"{progress.rate_per_s:7.1f} rows/s  ETA {_duration(eta)}"
+                f"{f'  {progress.failed} failed' if progress.failed else ''}")
+        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+        self.stream.flush()
+
+    def close(self, progress: Progress) -> None:
+        """Draw the final state and end the line."""
+        self.update(progress, force=True)
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--"
+    seconds = int(seconds + 0.5)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` by rename of a temp file: `path` is complete or absent."""
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _clean_temp_files(folder: Path) -> None:
+    # Leftovers of an interrupted run: never complete outputs, always safe to remove.
+    for stale in folder.glob(f".*{TMP_MARK}*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every row shares: template name, format and default output options."""
+
+    template: str
+    fmt: str
+    defaults: dict[str, str]
+
+
+def row_pairs(row: Row, plan: Plan) -> list[tuple[str, str]]:
+    """The row as URL query pairs: its values over the command line's output options."""
+    merged = {**plan.defaults, **row.values}
+    return sorted(merged.items())
+
+
+def _output_name(row: Row, fmt: str, digits: int) -> str:
+    return f"{row.index:0{digits}d}.{EXTENSIONS.get(fmt, fmt)}"
+
+
+# --- offline rendering ----------------------------------------------------------------------
+
+async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: Path,
+                          workers: int, on_progress: Callable[[Progress], None],
+                          progress: Progress) -> None:
+    from .render import OutputLimits, RenderJob, RenderMemo, render
+    from .render.fontcheck import font_ok
+    from .sources.assets import AssetStore
+    from .sources.fetch import Fetcher
+    from .sources.resolve import SourceResolver
+    from .template.registry import Registry
+    from .template.values import coerce
+
+    # Loaded once: every row shares the template object, so the memo's per-template work
+    # (background, static layers) is reused by all of them.
+    template = Registry(Path(settings.templates.dir), font_ok=font_ok).get(plan.template)
+    if plan.fmt not in template.formats:
+        raise BadRequest(f"template {template.name} is not offered as {plan.fmt}")
+    memo = RenderMemo()
+    limits = OutputLimits(settings.limits.max_output_side, settings.limits.max_output_pixels)
+    has_images = any(v.type == "image" for v in template.variables.values())
+    digits = max(6, len(str(len(rows))))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")
+    loop = asyncio.get_running_loop()
+
+    def render_and_write(job: RenderJob, path: Path) -> None:
+        write_atomic(path, render(job, memo).data)
+
+    async with Fetcher(settings.sources) as fetcher:
+        resolver = SourceResolver(settings, fetcher,
+                                  AssetStore(Path(settings.sources.data_dir) / "assets"))
+
+        async def work(_: int, row: Row) -> None:
+            path = out / _output_name(row, plan.fmt, digits)
+            if path.exists():
+                return  # resumed: written whole by an earlier run
+            spec = parse_request(template.name, plan.fmt, row_pairs(row, plan), 0,
+                                 settings.limits)
+            values = coerce(template, dict(spec.variables))
+            images: dict[str, bytes] = {}
+            if has_images:
+                images = (await resolver.resolve(template, values)).images
+            job = RenderJob(template=template, values=values,
+                            output=spec.output_options(plan.fmt), images=images, limits=limits)
+            await loop.run_in_executor(pool, render_and_write, job, path)
+
+        try:
+            # Twice the threads in flight: the next rows are prepared while others render.
+            await run_batch(iter_rows(rows), work, progress,
+                            concurrency=workers * 2, on_progress=on_progress,
+                            describe=_describe_error)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _describe_error(error: BaseException) -> str:
+    if isinstance(error, ProxyError):
+        return error.public
+    return f"{type(error).__name__}: {error}"
+
+
+# --- against a server's API -----------------------------------------------------------------
+
+def _api_body(plan: Plan, row: Row) -> dict[str, Any]:
+    merged = dict(row_pairs(row, plan))
+    output: dict[str, Any] = {"format": plan.fmt}
+    for short, name in API_OUTPUT.items():
+        raw = merged.pop(short, None)
+        if raw is not None:
+            output[name] = float(raw) if short == "dpr" else int(raw)
+    return {"template": plan.template, "variables": merged, "output": output}
+
+
+async def _render_api(api: str, api_key: str, plan: Plan, rows: list[Row], out: Path,
+                      workers: int, on_progress: Callable[[Progress], None],
+                      progress: Progress) -> None:
+    import aiohttp
+
+    digits = max(6, len(str(len(rows))))
+    headers = {"Authorization": f"Bearer {api_key}", "Accept": "image/*"}
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(api.rstrip("/"), headers=headers) as session:
+
+        async def work(_: int, row: Row) -> None:
+            path = out / _output_name(row, plan.fmt, digits)
+            if path.exists():
+                return
+            try:
+                body = _api_body(plan, row)
+            except ValueError:
+                raise BadRequest("w, h, q and dpr must be numbers") from None
+            async with session.post("/v1/render", json=body) as resp:
+                data = await resp.read()
+                if resp.status != 200:
+                    raise BadRequest(_api_error(resp.status, data))
+            await loop.run_in_executor(None, write_atomic, path, data)
+
+        await run_batch(iter_rows(rows), work, progress, concurrency=workers,
+                        on_progress=on_progress, describe=_describe_error)
+
+
+def _api_error(status: int, data: bytes) -> str:
+    try:
+        body = json.loads(data)
+        errors = body.get("errors") or [{"field": body.get("field"), "error": body["error"]}]
+        return "; ".join(f"{e['field']}: {e['error']}" if e.get("field") else str(e["error"])
+                         for e in errors)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"HTTP {status}"
+
+
+# --- URLs only ------------------------------------------------------------------------------
+
+def _mint_urls(settings: Settings, plan: Plan, rows: list[Row], dest: Path,
+               bar: ProgressBar, progress: Progress) -> None:
+    from .render.fontcheck import font_ok
+    from .template.registry import Registry
+    from .template.values import coerce
+    from .urls import sign_path
+
+    if not settings.signing.keys:
+        raise BadRequest("signing.keys (PICSTREAM_SIGNING_KEYS): no key configured")
+    template = Registry(Path(settings.templates.dir), font_ok=font_ok).get(plan.template)
+    base = settings.server.public_base_url.rstrip("/")
+    tmp = dest.with_name(f".{dest.name}{TMP_MARK}{os.getpid()}")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["row", "url", "error"])
+        for row in rows:
+            try:
+                pairs = [*row_pairs(row, plan), ("v", template.version)]
+                spec = parse_request(template.name, plan.fmt, pairs, 0, settings.limits)
+                coerce(template, dict(spec.variables))
+                path = sign_path(spec, settings.signing.keys)
+                if len(path) > settings.limits.max_url_bytes:
+                    raise BadRequest(f"URL longer than {settings.limits.max_url_bytes} bytes")
+                writer.writerow([row.index, base + path, ""])
+                progress.record(row.index, None)
+            except ProxyError as exc:
+                writer.writerow([row.index, "", exc.public])
+                progress.record(row.index, exc.public)
+            bar.update(progress)
+    os.replace(tmp, dest)
+
+
+# --- the command ----------------------------------------------------------------------------
+
+def add_batch_parser(sub: Any) -> None:
+    """Register `picstream batch` on the CLI's subparsers."""
+    p = sub.add_parser("batch", help="render or sign many rows of a CSV/JSONL file")
+    p.add_argument("template")
+    p.add_argument("rows", help="rows.csv (header = variable names) or rows.jsonl")
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--out", metavar="DIR", help="write one image per row: DIR/000042.jpg")
+    dest.add_argument("--urls", metavar="FILE", help="only mint signed URLs into a CSV")
+    p.add_argument("--format", choices=FORMATS, default="jpeg")
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--quality", type=int)
+    p.add_argument("--dpr", type=float)
+    p.add_argument("--workers", type=int, default=0, help="render threads (default: cores)")
+    p.add_argument("--vips-threads", type=int, default=1,
+                   help="libvips threads per render (1 is fastest for many small images)")
+    p.add_argument("--api", metavar="URL", help="render through this server's POST /v1/render")
+    p.add_argument("--api-key", default=os.environ.get("PICSTREAM_API_KEY"),
+                   help="API key for --api (default: $PICSTREAM_API_KEY)")
+    p.set_defaults(func=cmd_batch)
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    fmt = FORMAT_ALIASES.get(args.format, args.format)
+    defaults: dict[str, str] = {}
+    for short, value in (("w", args.width), ("h", args.height), ("q", args.quality)):
+        if value is not None:
+            defaults[short] = str(value)
+    if args.dpr is not None:
+        defaults["dpr"] = _text(float(args.dpr))
+    return Plan(template=args.template, fmt=fmt, defaults=defaults)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Render (or sign) every row; summary of failures; non-zero exit if any row failed."""
+    from .config import load_settings
+
+    settings = load_settings(args.config or ())
+    rows = read_rows(Path(args.rows))
+    for row in rows:
+        clash = RESERVED.intersection(row.values) - set(OUTPUT_COLUMNS)
+        if clash:
+            raise BadRequest(f"row {row.index}: column {sorted(clash)[0]} is reserved")
+    plan = _plan(args)
+    workers = args.workers or os.cpu_count() or 2
+    progress = Progress(total=len(rows))
+    bar = ProgressBar()
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        if args.urls:
+            _mint_urls(settings, plan, rows, Path(args.urls), bar, progress)
+        else:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            _clean_temp_files(out)
+            if args.api:
+                if not args.api_key:
+                    raise BadRequest("--api needs --api-key (or $PICSTREAM_API_KEY)")
+                coro = _render_api(args.api, args.api_key, plan, rows, out, workers,
+                                   bar.update, progress)
+            else:
+                import pyvips
+
+                # Many small images: one libvips thread per render and one render per core
+                # beats libvips threading inside each image (measured, see the report).
+                pyvips.concurrency_set(max(1, args.vips_threads))
+                coro = _render_offline(settings, plan, rows, out, workers, bar.update,
+                                       progress)
+            asyncio.run(coro)
+    except KeyboardInterrupt:
+        interrupted = True
+    bar.close(progress)
+    elapsed = time.perf_counter() - started
+    print(f"{progress.done:,} ok, {progress.failed:,} failed of {progress.total:,} rows in "
+          f"{elapsed:.1f} s ({progress.finished / max(elapsed, 1e-9):.0f} rows/s)",
+          file=sys.stderr)
+    _print_failures(progress)
+    if interrupted:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    return 3 if progress.failed else 0
+
+
+def _print_failures(progress: Progress) -> None:
+    if not progress.failed:
+        return
+    print("failures (row numbers count data rows from 0):", file=sys.stderr)
+    for index, reason in sorted(progress.errors.items())[:SHOWN_FAILURES]:
+        print(f"  row {index}: {reason}", file=sys.stderr)
+    if progress.failed > SHOWN_FAILURES:
+        print(f"  ... and {progress.failed - SHOWN_FAILURES} more", file=sys.stderr)
+
+
+def iter_rows(rows: list[Row]) -> Iterator[tuple[int, Row]]:
+    """Rows as (index, row) pairs for run_batch."""
+    return ((r.index, r) for r in rows)
