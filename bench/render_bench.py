@@ -7,8 +7,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import proxy.render  # noqa: F401  (fonts set up before text)
 import pyvips
+
+import proxy.render  # noqa: F401  (fonts set up before text)
 from proxy.render import RenderJob, RenderMemo, render
 from proxy.render.encode import encode
 from proxy.render.pipeline import STEPS, RenderState, encode_output

@@ -156,7 +156,7 @@ def describe() -> list[SettingInfo]:
     for section, cls in _sections():
         hints = get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
             out.append(SettingInfo(
                 section=section, name=f.name, toml_key=f"{section}.{f.name}",
                 env_var=f"PICSTREAM_{section.upper()}_{f.name.upper()}",

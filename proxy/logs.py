@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -78,7 +79,6 @@ class AccessLog:
             extra = " ".join(str(fields[k]) for k in ("cache", "code") if fields.get(k))
             line = (f"{time.strftime('%H:%M:%S', time.localtime(now))} {fields['method']} "
                     f"{fields['path']} {fields['status']} {fields['ms']}ms {extra}").rstrip()
-        try:
+        # A closed or full log stream must never fail a request.
+        with contextlib.suppress(OSError, ValueError):
             self.stream.write(line + "\n")
-        except (OSError, ValueError):
-            pass  # a closed or full log stream must never fail a request

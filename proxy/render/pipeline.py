@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pyvips
@@ -239,16 +239,15 @@ class _LazyImages(Mapping[str, pyvips.Image]):
 
     def __getitem__(self, key: str) -> pyvips.Image:
         job = self._state.job
-        if key.startswith("local:"):
-            data = job.template.files.get(key[6:])
-        else:
-            data = job.images.get(key)
+        data = (job.template.files.get(key[6:]) if key.startswith("local:")
+                else job.images.get(key))
         if data is None:
             raise KeyError(key)
         return decode_source(data, key, self.hint)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(set(self._state.job.images) | {"local:" + k for k in self._state.job.template.files})
+    def __iter__(self) -> Iterator[str]:
+        job = self._state.job
+        return iter(set(job.images) | {"local:" + k for k in job.template.files})
 
     def __len__(self) -> int:
         return len(self._state.job.images) + len(self._state.job.template.files)
@@ -264,7 +263,8 @@ def decode_source(data: bytes, key: str,
     """
     try:
         image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
-        if hint is not None and image.get("vips-loader").startswith(("jpegload", "webpload")):
+        loader = str(image.get("vips-loader"))
+        if hint is not None and loader.startswith(("jpegload", "webpload")):
             box_w, box_h, fit = hint
             if image.get_typeof("orientation") and image.get("orientation") in (5, 6, 7, 8):
                 box_w, box_h = box_h, box_w
@@ -388,8 +388,8 @@ def explain_boxes(state: RenderState) -> RenderState:
     palette = ([255, 0, 128], [0, 200, 255], [255, 200, 0], [0, 255, 120])
     for index, layer in enumerate(state.job.template.layers):
         x, y, w, h = layer.box
-        colour = palette[index % len(palette)] + ([255] if canvas.bands == 4 else [])
-        colour = colour[: canvas.bands]
+        colour: list[float] = [float(c) for c in palette[index % len(palette)]]
+        colour = (colour + [255.0])[: canvas.bands]
         width = max(1, round(2 * sx))
         for t in range(width):
             canvas = canvas.draw_rect(colour, round(x * sx) + t, round(y * sy) + t,

@@ -37,7 +37,8 @@ def parse_color(text: str) -> RGBA:
     raw = NAMED.get(raw, raw)
     m = _HEX.fullmatch(raw)
     if not m:
-        raise ValueError(f"not a colour: {text[:40]!r} (use #rgb, #rrggbb, #rrggbbaa or a CSS name)")
+        raise ValueError(f"not a colour: {text[:40]!r} "
+                         "(use #rgb, #rrggbb, #rrggbbaa or a CSS name)")
     digits = m.group(1)
     if len(digits) in (3, 4):
         digits = "".join(c * 2 for c in digits)

@@ -12,7 +12,7 @@ def describe_variable(var: Variable) -> dict[str, Any]:
     """Type, constraints and default of one variable."""
     default: Any = var.default
     if isinstance(default, tuple):
-        default = to_hex(default)  # type: ignore[arg-type]
+        default = to_hex(default)
     out: dict[str, Any] = {"name": var.name, "type": var.type, "required": var.required,
                            "default": default, "description": var.description}
     if var.max_length is not None:

@@ -44,8 +44,14 @@ class _Ctx:
         return TemplateError(f"{self.file}: {where}" if where else self.file, reason)
 
 
-def _get(ctx: _Ctx, where: str, table: Mapping[str, Any], key: str, kind: type[T] | tuple[type, ...],
-         default: Any = ..., ) -> Any:
+def _get(
+    ctx: _Ctx,
+    where: str,
+    table: Mapping[str, Any],
+    key: str,
+    kind: type[T] | tuple[type, ...],
+    default: Any = ...,
+) -> Any:
     if key not in table:
         if default is ...:
             raise ctx.fail(f"{where}.{key}" if where else key, "is required")
@@ -54,28 +60,43 @@ def _get(ctx: _Ctx, where: str, table: Mapping[str, Any], key: str, kind: type[T
     kinds = kind if isinstance(kind, tuple) else (kind,)
     # bool is an int in Python; a TOML `true` is never a number here.
     if isinstance(value, bool) and bool not in kinds:
-        raise ctx.fail(f"{where}.{key}" if where else key, f"expected {_kinds(kinds)}, got {value!r}")
+        raise ctx.fail(
+            f"{where}.{key}" if where else key, f"expected {_kinds(kinds)}, got {value!r}"
+        )
     if not isinstance(value, kinds):
-        raise ctx.fail(f"{where}.{key}" if where else key, f"expected {_kinds(kinds)}, got {value!r}")
+        raise ctx.fail(
+            f"{where}.{key}" if where else key, f"expected {_kinds(kinds)}, got {value!r}"
+        )
     return value
 
 
 def _kinds(kinds: tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-             list: "an array", dict: "a table"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "an array",
+        dict: "a table",
+    }
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
 def _check_keys(ctx: _Ctx, where: str, table: Mapping[str, Any], allowed: Collection[str]) -> None:
     for key in table:
         if key not in allowed:
-            raise ctx.fail(f"{where}.{key}" if where else key,
-                           f"unknown key (allowed: {', '.join(sorted(allowed))})")
+            raise ctx.fail(
+                f"{where}.{key}" if where else key,
+                f"unknown key (allowed: {', '.join(sorted(allowed))})",
+            )
 
 
 def _box(ctx: _Ctx, where: str, raw: Any, size: tuple[int, int]) -> Box:
-    if (not isinstance(raw, list) or len(raw) != 4
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw)):
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw)
+    ):
         raise ctx.fail(f"{where}.box", "expected [x, y, width, height] as integers")
     x, y, w, h = raw
     if w <= 0 or h <= 0:
@@ -94,7 +115,7 @@ def _colour_or_ref(ctx: _Ctx, where: str, value: str, variables: Mapping[str, Va
                 raise ctx.fail(where, f"references undefined variable {{{name}}}")
             if var.type not in ("color", "choice", "text"):
                 raise ctx.fail(where, f"{{{name}}} is a {var.type} variable, not a colour")
-        return value
+        return str(value)
     try:
         parse_color(value)
     except ValueError as exc:
@@ -116,13 +137,31 @@ def _variable(ctx: _Ctx, name: str, raw: Any, base_dir: Path, files: dict[str, b
         raise ctx.fail(where, f"{name!r} is a reserved output option name")
     if not name.isidentifier() or not name.isascii():
         raise ctx.fail(where, "variable names are ASCII letters, digits and _")
-    _check_keys(ctx, where, raw, ("type", "default", "optional", "description", "max_length",
-                                  "min", "max", "choices", "fallback", "allow_svg"))
+    _check_keys(
+        ctx,
+        where,
+        raw,
+        (
+            "type",
+            "default",
+            "optional",
+            "description",
+            "max_length",
+            "min",
+            "max",
+            "choices",
+            "fallback",
+            "allow_svg",
+        ),
+    )
     vtype = _get(ctx, where, raw, "type", str)
     if vtype not in VARIABLE_TYPES:
-        raise ctx.fail(f"{where}.type", f"unknown type {vtype!r} (one of {', '.join(VARIABLE_TYPES)})")
+        raise ctx.fail(
+            f"{where}.type", f"unknown type {vtype!r} (one of {', '.join(VARIABLE_TYPES)})"
+        )
     fields: dict[str, Any] = {
-        "name": name, "type": vtype,
+        "name": name,
+        "type": vtype,
         "optional": _get(ctx, where, raw, "optional", bool, False),
         "description": _get(ctx, where, raw, "description", str, ""),
     }
@@ -159,7 +198,9 @@ def _variable(ctx: _Ctx, name: str, raw: Any, base_dir: Path, files: dict[str, b
         if not isinstance(default, (str, int, float, bool)):
             raise ctx.fail(f"{where}.default", "expected a string, number or boolean")
         try:
-            typed = coerce_one(var, str(default).lower() if isinstance(default, bool) else str(default))
+            typed = coerce_one(
+                var, str(default).lower() if isinstance(default, bool) else str(default)
+            )
         except Exception as exc:
             reason = getattr(exc, "public", str(exc))
             raise ctx.fail(f"{where}.default", reason) from None
@@ -182,16 +223,21 @@ def _read_local(ctx: _Ctx, where: str, rel: str, base_dir: Path, files: dict[str
 
 def _gradient(ctx: _Ctx, where: str, raw: Any, variables: Mapping[str, Variable]) -> Gradient:
     if not isinstance(raw, dict):
-        raise ctx.fail(where, "expected a table { angle = 90, stops = [[0, \"#fff\"], [1, \"#000\"]] }")
+        raise ctx.fail(where, 'expected a table { angle = 90, stops = [[0, "#fff"], [1, "#000"]] }')
     _check_keys(ctx, where, raw, ("angle", "stops"))
     angle = float(_get(ctx, where, raw, "angle", (int, float), 0))
     stops_raw = _get(ctx, where, raw, "stops", list)
     stops: list[tuple[float, str]] = []
     for i, stop in enumerate(stops_raw):
         swhere = f"{where}.stops[{i}]"
-        if (not isinstance(stop, list) or len(stop) != 2 or isinstance(stop[0], bool)
-                or not isinstance(stop[0], (int, float)) or not isinstance(stop[1], str)):
-            raise ctx.fail(swhere, "expected [position 0..1, \"colour\"]")
+        if (
+            not isinstance(stop, list)
+            or len(stop) != 2
+            or isinstance(stop[0], bool)
+            or not isinstance(stop[0], (int, float))
+            or not isinstance(stop[1], str)
+        ):
+            raise ctx.fail(swhere, 'expected [position 0..1, "colour"]')
         if not 0 <= stop[0] <= 1:
             raise ctx.fail(swhere, "position must be between 0 and 1")
         stops.append((float(stop[0]), _colour_or_ref(ctx, swhere, stop[1], variables)))
@@ -205,22 +251,43 @@ def _gradient(ctx: _Ctx, where: str, raw: Any, variables: Mapping[str, Variable]
 _COMMON = ("type", "box", "when", "opacity")
 _LAYER_KEYS = {
     "rect": _COMMON + ("fill", "gradient", "radius", "stroke", "stroke_width"),
-    "text": _COMMON + ("text", "font", "size", "min_size", "max_lines", "color", "align",
-                       "valign", "line_height", "letter_spacing", "uppercase"),
+    "text": _COMMON
+    + (
+        "text",
+        "font",
+        "size",
+        "min_size",
+        "max_lines",
+        "color",
+        "align",
+        "valign",
+        "line_height",
+        "letter_spacing",
+        "uppercase",
+    ),
     "image": _COMMON + ("src", "fit", "gravity", "mask", "radius", "tint"),
     "svg": _COMMON + ("src", "svg"),
 }
 
 
-def _layer(ctx: _Ctx, index: int, raw: Any, size: tuple[int, int],
-           variables: Mapping[str, Variable], base_dir: Path, files: dict[str, bytes],
-           font_ok: Callable[[str], bool] | None) -> Layer:
+def _layer(
+    ctx: _Ctx,
+    index: int,
+    raw: Any,
+    size: tuple[int, int],
+    variables: Mapping[str, Variable],
+    base_dir: Path,
+    files: dict[str, bytes],
+    font_ok: Callable[[str], bool] | None,
+) -> Layer:
     where = f"layers[{index}]"
     if not isinstance(raw, dict):
         raise ctx.fail(where, "expected a table")
     kind = _get(ctx, where, raw, "type", str)
     if kind not in _LAYER_KEYS:
-        raise ctx.fail(f"{where}.type", f"unknown layer type {kind!r} (one of rect, text, image, svg)")
+        raise ctx.fail(
+            f"{where}.type", f"unknown layer type {kind!r} (one of rect, text, image, svg)"
+        )
     _check_keys(ctx, where, raw, _LAYER_KEYS[kind])
     box = _box(ctx, where, raw.get("box"), size)
     when = _get(ctx, where, raw, "when", str, None)
@@ -237,11 +304,14 @@ def _layer(ctx: _Ctx, index: int, raw: Any, size: tuple[int, int],
         value = aliases.get(value, value) if key != "valign" else value
         if value not in options:
             raise ctx.fail(f"{where}.{key}", f"{value!r} is not one of {', '.join(options)}")
-        return value
+        return str(value)
 
     if kind == "rect":
-        gradient = (_gradient(ctx, f"{where}.gradient", raw["gradient"], variables)
-                    if "gradient" in raw else None)
+        gradient = (
+            _gradient(ctx, f"{where}.gradient", raw["gradient"], variables)
+            if "gradient" in raw
+            else None
+        )
         fill = _get(ctx, where, raw, "fill", str, None if gradient else "#000000")
         if fill is not None:
             fill = _colour_or_ref(ctx, f"{where}.fill", fill, variables)
@@ -252,8 +322,14 @@ def _layer(ctx: _Ctx, index: int, raw: Any, size: tuple[int, int],
         stroke_width = _get(ctx, where, raw, "stroke_width", int, 1 if stroke else 0)
         if radius < 0 or stroke_width < 0:
             raise ctx.fail(where, "radius and stroke_width must not be negative")
-        return RectLayer(**common, fill=fill, gradient=gradient, radius=radius, stroke=stroke,
-                         stroke_width=stroke_width)
+        return RectLayer(
+            **common,
+            fill=fill,
+            gradient=gradient,
+            radius=radius,
+            stroke=stroke,
+            stroke_width=stroke_width,
+        )
     if kind == "text":
         text = _get(ctx, where, raw, "text", str)
         _refs_defined(ctx, f"{where}.text", text, variables)
@@ -273,14 +349,21 @@ def _layer(ctx: _Ctx, index: int, raw: Any, size: tuple[int, int],
         if not 0.5 <= line_height <= 4 or not math.isfinite(line_height):
             raise ctx.fail(f"{where}.line_height", "must be between 0.5 and 4")
         return TextLayer(
-            **common, text=text, font=font, size=size_px, min_size=min_size, max_lines=max_lines,
-            color=_colour_or_ref(ctx, f"{where}.color", _get(ctx, where, raw, "color", str, "#000000"),
-                                 variables),
+            **common,
+            text=text,
+            font=font,
+            size=size_px,
+            min_size=min_size,
+            max_lines=max_lines,
+            color=_colour_or_ref(
+                ctx, f"{where}.color", _get(ctx, where, raw, "color", str, "#000000"), variables
+            ),
             align=choice("align", ("left", "centre", "right"), "left"),  # type: ignore[arg-type]
             valign=choice("valign", ("top", "middle", "bottom"), "top"),  # type: ignore[arg-type]
             line_height=line_height,
             letter_spacing=float(_get(ctx, where, raw, "letter_spacing", (int, float), 0.0)),
-            uppercase=_get(ctx, where, raw, "uppercase", bool, False))
+            uppercase=_get(ctx, where, raw, "uppercase", bool, False),
+        )
     if kind == "image":
         src = _get(ctx, where, raw, "src", str)
         refs = references(src)
@@ -291,8 +374,9 @@ def _layer(ctx: _Ctx, index: int, raw: Any, size: tuple[int, int],
             if name not in variables:
                 raise ctx.fail(f"{where}.src", f"references undefined variable {{{name}}}")
             if variables[name].type != "image":
-                raise ctx.fail(f"{where}.src", f"{{{name}}} is a {variables[name].type} variable, "
-                                               "not an image")
+                raise ctx.fail(
+                    f"{where}.src", f"{{{name}}} is a {variables[name].type} variable, not an image"
+                )
         else:
             _read_local(ctx, f"{where}.src", src, base_dir, files)
         tint = _get(ctx, where, raw, "tint", str, None)
@@ -302,12 +386,29 @@ def _layer(ctx: _Ctx, index: int, raw: Any, size: tuple[int, int],
         if radius < 0:
             raise ctx.fail(f"{where}.radius", "must not be negative")
         return ImageLayer(
-            **common, src=src, tint=tint, radius=radius,
+            **common,
+            src=src,
+            tint=tint,
+            radius=radius,
             fit=choice("fit", ("cover", "contain", "fill"), "cover"),  # type: ignore[arg-type]
-            gravity=choice("gravity", ("centre", "north", "south", "east", "west", "north-east",
-                                       "north-west", "south-east", "south-west", "smart"),
-                           "centre"),  # type: ignore[arg-type]
-            mask=choice("mask", ("none", "circle"), "none"))  # type: ignore[arg-type]
+            gravity=choice(
+                "gravity",
+                (
+                    "centre",
+                    "north",
+                    "south",
+                    "east",
+                    "west",
+                    "north-east",
+                    "north-west",
+                    "south-east",
+                    "south-west",
+                    "smart",
+                ),
+                "centre",
+            ),  # type: ignore[arg-type]
+            mask=choice("mask", ("none", "circle"), "none"),  # type: ignore[arg-type]
+        )
     # svg: inline `svg = "<svg ...>"` or a local `src = "art/badge.svg"`
     if ("svg" in raw) == ("src" in raw):
         raise ctx.fail(where, "an svg layer needs exactly one of `svg` (inline) or `src` (file)")
@@ -338,11 +439,15 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
         raise ctx.fail("", f"cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ctx.fail("", f"invalid TOML: {exc}") from None
-    _check_keys(ctx, "", data, ("size", "background", "description", "formats", "variables",
-                                "layers"))
+    _check_keys(
+        ctx, "", data, ("size", "background", "description", "formats", "variables", "layers")
+    )
     size_raw = _get(ctx, "", data, "size", list)
-    if (len(size_raw) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in size_raw)
-            or not all(1 <= v <= MAX_CANVAS_SIDE for v in size_raw)):
+    if (
+        len(size_raw) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in size_raw)
+        or not all(1 <= v <= MAX_CANVAS_SIDE for v in size_raw)
+    ):
         raise ctx.fail("size", f"expected [width, height], each 1..{MAX_CANVAS_SIDE}")
     size = (size_raw[0], size_raw[1])
     base_dir = path.parent
@@ -350,19 +455,30 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
     variables: dict[str, Variable] = {}
     for vname, vraw in _get(ctx, "", data, "variables", dict, {}).items():
         variables[vname] = _variable(ctx, vname, vraw, base_dir, files)
-    background = _colour_or_ref(ctx, "background", _get(ctx, "", data, "background", str,
-                                                        "#00000000"), variables)
+    background = _colour_or_ref(
+        ctx, "background", _get(ctx, "", data, "background", str, "#00000000"), variables
+    )
     formats = tuple(_get(ctx, "", data, "formats", list, list(FORMATS)))
     for fmt in formats:
         if fmt not in FORMATS:
             raise ctx.fail("formats", f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     layers_raw = _get(ctx, "", data, "layers", list, [])
-    layers = tuple(_layer(ctx, i, raw, size, variables, base_dir, files, font_ok)
-                   for i, raw in enumerate(layers_raw))
+    layers = tuple(
+        _layer(ctx, i, raw, size, variables, base_dir, files, font_ok)
+        for i, raw in enumerate(layers_raw)
+    )
     digest = hashlib.sha256(source)
     for rel in sorted(files):
         digest.update(b"\0" + rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
-    return Template(name=name, path=str(path), size=size, background=background,
-                    variables=variables, layers=layers, version=digest.hexdigest()[:16],
-                    formats=formats, description=_get(ctx, "", data, "description", str, ""),
-                    files=files)
+    return Template(
+        name=name,
+        path=str(path),
+        size=size,
+        background=background,
+        variables=variables,
+        layers=layers,
+        version=digest.hexdigest()[:16],
+        formats=formats,
+        description=_get(ctx, "", data, "description", str, ""),
+        files=files,
+    )

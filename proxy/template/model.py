@@ -7,7 +7,7 @@ Strings in layers may hold `{variable}` references; they are resolved per render
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 Box = tuple[int, int, int, int]
 RGBA = tuple[int, int, int, int]
@@ -97,7 +97,7 @@ class SvgLayer(LayerBase):
     svg: str = ""                    # SVG source text read at load time, with {var} refs
 
 
-Layer = Union[RectLayer, TextLayer, ImageLayer, SvgLayer]
+Layer = RectLayer | TextLayer | ImageLayer | SvgLayer
 
 
 @dataclass(frozen=True)

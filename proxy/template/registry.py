@@ -35,7 +35,8 @@ class Registry:
         self.errors: dict[str, str] = {}
         self.load_all(strict=True)
 
-    def _stamp(self, template_path: Path, template: Template | None) -> tuple[tuple[str, int, int], ...]:
+    def _stamp(self, template_path: Path,
+               template: Template | None) -> tuple[tuple[str, int, int], ...]:
         paths = [template_path]
         if template is not None:
             paths += [template_path.parent / rel for rel in template.files]
@@ -77,7 +78,7 @@ class Registry:
         current = {p.stem for p in self.folder.glob("*.toml")}
         changed = current != set(self._entries) | set(self.errors)
         if not changed:
-            for name, entry in self._entries.items():
+            for entry in self._entries.values():
                 if self._stamp(Path(entry.template.path), entry.template) != entry.stamp:
                     changed = True
                     break

@@ -34,7 +34,7 @@ class Values:
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, tuple):
-            return to_hex(value)  # type: ignore[arg-type]
+            return to_hex(value)
         if isinstance(value, float):
             return str(int(value)) if value.is_integer() else repr(value)
         return str(value)

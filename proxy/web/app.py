@@ -11,8 +11,8 @@ from aiohttp import web
 
 from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
 from ..config import Settings
-from ..render.memo import RenderMemo
 from ..render.fontcheck import font_ok
+from ..render.memo import RenderMemo
 from ..sources.assets import AssetStore
 from ..sources.fetch import Fetcher
 from ..sources.resolve import SourceResolver

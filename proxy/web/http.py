@@ -59,7 +59,4 @@ def is_not_modified(if_none_match: str | None, current: str) -> bool:
     if if_none_match.strip() == "*":
         return True
     bare = current.removeprefix("W/")
-    for tag in if_none_match.split(",")[:64]:
-        if tag.strip().removeprefix("W/") == bare:
-            return True
-    return False
+    return any(tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(",")[:64])

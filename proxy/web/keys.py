@@ -9,7 +9,10 @@ from aiohttp import web
 
 from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
 from ..config import Settings
+from ..logs import AccessLog
 from ..render.memo import RenderMemo
+from ..sources.assets import AssetStore
+from ..sources.fetch import Fetcher
 from ..template.registry import Registry
 
 
@@ -31,10 +34,9 @@ RENDERS = web.AppKey("render_gate", Any)          # RenderGate (web/gate.py)
 SOURCES = web.AppKey("sources", Any)              # SourceResolver (sources/resolve.py)
 METRICS: web.AppKey[RequestObserver] = web.AppKey("metrics")  # web/metrics_route.py
 API = web.AppKey("api_state", Any)                # ApiState (web/api.py)
-FETCHER = web.AppKey("fetcher", Any)              # sources.fetch.Fetcher
-ASSETS = web.AppKey("assets", Any)                # sources.assets.AssetStore
-
-ACCESS_LOG = web.AppKey("access_log", Any)        # logs.AccessLog
+FETCHER = web.AppKey("fetcher", Fetcher)
+ASSETS = web.AppKey("assets", AssetStore)
+ACCESS_LOG = web.AppKey("access_log", AccessLog)
 
 # Per-request facts the access log and metrics read after the handler ran.
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import pyvips
 
 import proxy.render  # noqa: F401  (fonts are set up before any text renders)
-import pyvips
 from proxy.render import RenderJob, RenderMemo, render
 from proxy.spec import OutputOptions
 from proxy.template.registry import Registry
