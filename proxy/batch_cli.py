@@ -367,7 +367,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
                 # Many small images: one libvips thread per render and one render per core
                 # beats libvips threading inside each image (measured, see the report).
-                pyvips.concurrency_set(max(1, args.vips_threads))
+                pyvips.concurrency_set(max(1, args.vips_threads))  # type: ignore[attr-defined]
                 coro = _render_offline(settings, plan, rows, out, workers, bar.update,
                                        progress)
             asyncio.run(coro)

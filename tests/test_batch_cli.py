@@ -1,0 +1,104 @@
+"""`picstream batch` offline: files written atomically, resumable, failures reported, URLs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import pyvips
+
+from proxy.batch_cli import write_atomic
+from proxy.cli import main
+from proxy.config import load_settings
+from proxy.urls import verify_raw
+from tests.conftest import TEST_KEYS
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PICSTREAM_SIGNING_KEYS", ",".join(TEST_KEYS))
+    monkeypatch.setenv("PICSTREAM_SERVER_PUBLIC_BASE_URL", "https://img.example.com")
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["name", "accent", "w"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+ROWS = [{"name": f"Person {i}", "accent": "#38bdf8", "w": ""} for i in range(12)]
+ROWS[4] = {"name": "x" * 100, "accent": "#38bdf8", "w": ""}
+ROWS[9] = {"name": "Nine", "accent": "not-a-colour", "w": ""}
+ROWS[10] = {"name": "Wide", "accent": "#000", "w": "300"}
+
+
+def test_offline_batch_writes_files_reports_failures_and_exits_non_zero(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = write_csv(tmp_path / "rows.csv", ROWS)
+    code = main(["batch", "social-card", str(rows), "--out", "out", "--width", "120"])
+    assert code == 3
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == [f"{i:06d}.jpg" for i in range(12) if i not in (4, 9)]
+    assert pyvips.Image.new_from_file(str(tmp_path / "out" / "000000.jpg")).width == 120
+    assert pyvips.Image.new_from_file(str(tmp_path / "out" / "000010.jpg")).width == 300
+    err = capsys.readouterr().err
+    assert "10 ok, 2 failed of 12 rows" in err
+    assert "row 4: name: longer than 80 characters" in err
+    assert "row 9: accent:" in err
+
+
+def test_rerun_resumes_by_skipping_written_files(tmp_path: Path) -> None:
+    rows = write_csv(tmp_path / "rows.csv", [r for i, r in enumerate(ROWS) if i not in (4, 9)])
+    assert main(["batch", "social-card", str(rows), "--out", "out", "--width", "100",
+                 "--format", "png"]) == 0
+    out = tmp_path / "out"
+    first = out / "000000.png"
+    os.utime(first, (1, 1))
+    (out / "000003.png").unlink()
+    (out / ".000005.png.tmp-999").write_bytes(b"partial")  # left by a killed run
+    assert main(["batch", "social-card", str(rows), "--out", "out", "--width", "100",
+                 "--format", "png"]) == 0
+    assert first.stat().st_mtime == 1, "an existing output was not re-rendered"
+    assert (out / "000003.png").exists()
+    assert not any(p.name.startswith(".") for p in out.iterdir())
+
+
+def test_a_crash_while_writing_leaves_no_partial_file(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "a.jpg", b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_urls_mode_mints_verifiable_pinned_urls(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("\n".join(json.dumps(r) for r in [
+        {"name": "Ann", "accent": "#ff0000"}, {"name": "Bob", "w": 300}, {"nope": "x"}]))
+    assert main(["batch", "social-card", str(rows), "--urls", "urls.csv",
+                 "--format", "webp"]) == 3
+    with (tmp_path / "urls.csv").open() as f:
+        lines = list(csv.DictReader(f))
+    assert [line["row"] for line in lines] == ["0", "1", "2"]
+    assert lines[2]["url"] == "" and "unknown variable" in lines[2]["error"]
+    settings = load_settings(environ={})
+    for line in lines[:2]:
+        parts = urlsplit(line["url"])
+        assert parts.netloc == "img.example.com"
+        _, _, sig, name = parts.path.split("/")
+        pairs = [tuple(p.split("=", 1)) for p in parts.query.split("&")]
+        from urllib.parse import unquote
+        decoded = [(k, unquote(v)) for k, v in pairs]
+        verify_raw(sig, "social-card", "webp", decoded, TEST_KEYS, allow_unsafe=False)
+        assert name == "social-card.webp" and any(k == "v" for k, _ in decoded)
+    assert settings.limits.max_url_bytes > len(lines[0]["url"])
