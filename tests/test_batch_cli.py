@@ -102,3 +102,29 @@ def test_urls_mode_mints_verifiable_pinned_urls(tmp_path: Path) -> None:
         verify_raw(sig, "social-card", "webp", decoded, TEST_KEYS, allow_unsafe=False)
         assert name == "social-card.webp" and any(k == "v" for k, _ in decoded)
     assert settings.limits.max_url_bytes > len(lines[0]["url"])
+
+
+async def test_api_mode_renders_through_the_server(tmp_path: Path,
+                                                   settings_factory,  # type: ignore[no-untyped-def]
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import hashlib
+
+    from tests.support.servers import start_app
+
+    key = "cli-api-key-0123456789"
+    settings = settings_factory(api={"keys": (f"cli:{hashlib.sha256(key.encode()).hexdigest()}",)})
+    server, _ = await start_app(settings)
+    try:
+        rows = write_csv(tmp_path / "rows.csv", ROWS[:6])
+        base = f"http://127.0.0.1:{server.port}"
+        code = await asyncio.to_thread(main, [
+            "batch", "social-card", str(rows), "--out", "api-out", "--width", "90",
+            "--api", base, "--api-key", key, "--workers", "2"])
+    finally:
+        await server.close()
+    assert code == 3
+    names = sorted(p.name for p in (tmp_path / "api-out").iterdir())
+    assert names == [f"{i:06d}.jpg" for i in range(6) if i != 4]
+    assert pyvips.Image.new_from_file(str(tmp_path / "api-out" / "000000.jpg")).width == 90
+    assert "row 4: variables.name: longer than 80 characters" in capsys.readouterr().err

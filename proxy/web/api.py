@@ -330,13 +330,25 @@ def _template(request: web.Request, raw: object) -> Template:
         raise InvalidBody([FieldError("template", f"unknown template {raw[:64]!r}")]) from None
 
 
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
 def _wants_image(request: web.Request) -> bool:
+    """Whether the client asked for the image itself (`?image=1`, or Accept prefers image/*)."""
     if request.query.get("image") in ("1", "true"):
         return True
     for part in request.headers.get("Accept", "").lower().split(",")[:32]:
         media, _, params = part.strip().partition(";")
         media = media.strip()
-        if "q=0" in params.replace(" ", "") and "q=0." not in params.replace(" ", ""):
+        if _quality(params) <= 0:
             continue
         if media.startswith("image/"):
             return True
