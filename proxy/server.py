@@ -55,7 +55,10 @@ def run_server(settings: Settings) -> None:
     # One listening socket opened before forking: every worker accepts from it, so the port
     # is bound once and a worker restart never refuses connections.
     sock = _bind(settings)
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: the startup check has already rendered in this process, and a child
+    # forked after libvips started its threads deadlocks on its first render (measured:
+    # every miss hung with --workers 2). The socket reaches each child as a duplicated fd.
+    ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_serve_one, args=(settings, sock), daemon=False)
              for _ in range(workers)]
     for proc in procs:
