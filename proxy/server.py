@@ -10,12 +10,13 @@ import sys
 
 from aiohttp import web
 
-from .config import Settings
+from .config import Settings, replace
 from .logs import AccessLog, setup_logging
 from .web.keys import ACCESS_LOG
 
 
-def _serve_one(settings: Settings, sock: socket.socket | None) -> None:
+def _serve_one(settings: Settings, sock: socket.socket | None,
+               reuse_port: bool = False) -> None:
     import uvloop
 
     from .web.app import create_app
@@ -32,7 +33,7 @@ def _serve_one(settings: Settings, sock: socket.socket | None) -> None:
         web.run_app(app, sock=sock, **kwargs)  # type: ignore[arg-type]
     else:
         web.run_app(app, host=settings.server.host, port=settings.server.port,
-                    reuse_port=False, **kwargs)  # type: ignore[arg-type]
+                    reuse_port=reuse_port, **kwargs)  # type: ignore[arg-type]
 
 
 def _bind(settings: Settings) -> socket.socket:
@@ -41,8 +42,6 @@ def _bind(settings: Settings) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((settings.server.host, settings.server.port))
-    sock.listen(1024)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -52,14 +51,18 @@ def run_server(settings: Settings) -> None:
     if workers <= 1:
         _serve_one(settings, None)
         return
-    # One listening socket opened before forking: every worker accepts from it, so the port
-    # is bound once and a worker restart never refuses connections.
+    # Each worker listens on its own SO_REUSEPORT socket and the kernel spreads connections
+    # over them by address hash. One shared listening socket was measured unfair: whichever
+    # worker woke first took most keep-alive connections (bench/results/workers.md). This
+    # socket is bound but never listens, so it takes no connections: it makes a taken port
+    # fail here, resolves port 0 once for all workers, and holds the port for the run.
     sock = _bind(settings)
+    settings = replace(settings, server={"port": sock.getsockname()[1]})
     # spawn, not fork: the startup check has already rendered in this process, and a child
     # forked after libvips started its threads deadlocks on its first render (measured:
-    # every miss hung with --workers 2). The socket reaches each child as a duplicated fd.
+    # every miss hung with --workers 2).
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_serve_one, args=(settings, sock), daemon=False)
+    procs = [ctx.Process(target=_serve_one, args=(settings, None, True), daemon=False)
              for _ in range(workers)]
     for proc in procs:
         proc.start()
