@@ -8,7 +8,8 @@ import re
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..metrics import Metrics, ServiceStats, TierStats
+from ..metrics import BatchStats, Metrics, ServiceStats, TierStats
+from .api import API_STATE
 from .images import SERVICE
 from .keys import CACHE_TIER, METRICS, TEMPLATE_NAME
 
@@ -96,7 +97,15 @@ def service_stats(app: web.Application) -> ServiceStats | None:
                                   bytes_used=disk.bytes_used, max_bytes=disk.max_bytes,
                                   entries=len(disk))
     fallbacks = getattr(service.sources, "fallbacks_used", 0)
-    return ServiceStats(tiers=tiers, renders_in_flight=service.gate.in_flight,
+    batch = None
+    api = app.get(API_STATE)
+    if api is not None:
+        kept = list(api.batches.values())
+        batch = BatchStats(running=sum(not b.finished for b in kept),
+                           items_total=sum(b.progress.total for b in kept),
+                           items_done=sum(b.progress.done for b in kept),
+                           items_failed=sum(b.progress.failed for b in kept))
+    return ServiceStats(batch=batch, tiers=tiers, renders_in_flight=service.gate.in_flight,
                         render_queue_max=service.gate.max_queued,
                         renders_rejected=service.gate.rejected, renders_total=service.renders,
                         single_flight_keys=service.flight.in_flight,

@@ -58,6 +58,7 @@ async def test_requests_renders_and_cache_tiers_are_counted(live) -> None:  # ty
     assert sample(text, "picstream_renders_in_flight") == 0
     assert sample(text, "picstream_render_queue_max") == 64
     assert sample(text, "process_resident_memory_bytes") > 0
+    assert "picstream_batches_running 0.0" in text          # the API is mounted, no batches
 
 
 async def test_unknown_paths_share_one_route_label(live) -> None:  # type: ignore[no-untyped-def]
