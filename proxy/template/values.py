@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..errors import InvalidValue
 from .colors import parse_color, to_hex
@@ -46,9 +47,13 @@ class Values:
             return False
         return not (isinstance(value, str) and not value.strip())
 
-    def strings(self) -> dict[str, str]:
-        """Every value as display text (for substitution)."""
+    @cached_property
+    def _strings(self) -> dict[str, str]:
         return {name: self.display(name) for name in self.typed}
+
+    def strings(self) -> dict[str, str]:
+        """Every value as display text (for substitution); computed once per Values."""
+        return self._strings
 
 
 def clean_text(raw: str) -> str:
