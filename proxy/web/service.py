@@ -21,6 +21,7 @@ from ..config import Settings
 from ..errors import RenderTimeout
 from ..render import OutputLimits, RenderJob, RenderMemo, render
 from ..render.context import TextFit
+from ..sources.resolve import SourceResolver
 from ..spec import CONTENT_TYPES, RenderSpec
 from ..template.model import Template
 from ..template.values import Values
@@ -55,7 +56,7 @@ class ImageService:
     flight: SingleFlight[str, CachedImage]
     pool: ThreadPoolExecutor
     gate: RenderGate
-    sources: object | None = None      # SourceResolver; None renders without remote images
+    sources: SourceResolver | None = None   # None renders without remote images
     renders: int = 0
     # raw URL (+ Accept bucket for `auto`) -> KnownURL of web/images.py; bounded by count
     known_urls: LRUCache[str, Any] = field(default_factory=lambda: LRUCache(maxsize=100_000))
@@ -102,7 +103,7 @@ class ImageService:
         if self.sources is not None:
             # Fetching happens outside the render slot: a slow source host holds neither a
             # slot nor a pool thread, only this coroutine (bounded by the fetch timeout).
-            resolved = await self.sources.resolve(template, values)  # type: ignore[attr-defined]
+            resolved = await self.sources.resolve(template, values)
             images, fetch_ms = resolved.images, resolved.fetch_ms
             fallback_reason = resolved.fallback_reason
         with self.gate.slot():
