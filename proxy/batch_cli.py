@@ -1,7 +1,7 @@
 """`picstream batch`: rows of CSV/JSONL in, image files or signed URLs out, with progress.
 
-Offline it renders in a thread pool through `proxy.render.render` with one shared RenderMemo
-(libvips releases the GIL, so threads = cores); with `--api` it asks a server instead. Every
+Offline it renders in a pool of processes (one per core, each with its own template and
+RenderMemo: proxy/batch_worker.py); with `--api` it asks a server instead. Every
 file appears by rename of a finished temp file, so a re-run after Ctrl-C skips what exists.
 """
 
@@ -12,16 +12,18 @@ import asyncio
 import contextlib
 import csv
 import json
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from .batch import Progress, run_batch
+from .batch_worker import WorkerJob, WorkerSetup, init_worker, render_chunk
 from .config import Settings
 from .errors import BadRequest, ProxyError
 from .spec import FORMAT_ALIASES, RESERVED, parse_request
@@ -158,8 +160,7 @@ def _output_name(row: Row, fmt: str, digits: int) -> str:
 
 async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: Path,
                           workers: int, on_progress: Callable[[Progress], None],
-                          progress: Progress) -> None:
-    from .render import OutputLimits, RenderJob, RenderMemo, render
+                          progress: Progress, vips_threads: int = 1) -> None:
     from .render.fontcheck import font_ok
     from .sources.assets import AssetStore
     from .sources.fetch import Fetcher
@@ -172,15 +173,17 @@ async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: 
     template = Registry(Path(settings.templates.dir), font_ok=font_ok).get(plan.template)
     if plan.fmt not in template.formats:
         raise BadRequest(f"template {template.name} is not offered as {plan.fmt}")
-    memo = RenderMemo()
-    limits = OutputLimits(settings.limits.max_output_side, settings.limits.max_output_pixels)
     has_images = any(v.type == "image" for v in template.variables.values())
     digits = max(6, len(str(len(rows))))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")
+    setup = WorkerSetup(templates_dir=settings.templates.dir, template=template.name,
+                        max_output_side=settings.limits.max_output_side,
+                        max_output_pixels=settings.limits.max_output_pixels,
+                        vips_threads=vips_threads)
+    # Processes, not threads: see proxy/batch_worker.py (measured 1.35x with two threads).
+    # spawn, not fork: this process already ran libvips, and forked children deadlock.
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(setup,),
+                               mp_context=multiprocessing.get_context("spawn"))
     loop = asyncio.get_running_loop()
-
-    def render_and_write(job: RenderJob, path: Path) -> None:
-        write_atomic(path, render(job, memo).data)
 
     async with Fetcher(settings.sources) as fetcher:
         resolver = SourceResolver(settings, fetcher,
@@ -192,21 +195,69 @@ async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: 
                 return  # resumed: written whole by an earlier run
             spec = parse_request(template.name, plan.fmt, row_pairs(row, plan), 0,
                                  settings.limits)
-            values = coerce(template, dict(spec.variables))
+            values = coerce(template, dict(spec.variables))  # bad rows fail here, named
             images: dict[str, bytes] = {}
             if has_images:
                 images = (await resolver.resolve(template, values)).images
-            job = RenderJob(template=template, values=values,
-                            output=spec.output_options(plan.fmt), images=images, limits=limits)
-            await loop.run_in_executor(pool, render_and_write, job, path)
+            job = WorkerJob(values=dict(spec.variables), images=images,
+                            output=spec.output_options(plan.fmt), path=str(path))
+            await chunks.submit(job)
 
+        chunks = _Chunker(pool, loop)
         try:
-            # Twice the threads in flight: the next rows are prepared while others render.
+            # Two chunks per worker in flight: the next rows are prepared while others render.
             await run_batch(iter_rows(rows), work, progress,
-                            concurrency=workers * 2, on_progress=on_progress,
+                            concurrency=workers * CHUNK_ROWS * 2, on_progress=on_progress,
                             describe=_describe_error)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+CHUNK_ROWS = 16
+
+
+class _Chunker:
+    """Groups row jobs into chunks for the worker processes; each row awaits its own result."""
+
+    def __init__(self, pool: ProcessPoolExecutor, loop: asyncio.AbstractEventLoop) -> None:
+        self.pool = pool
+        self.loop = loop
+        self.pending: list[tuple[WorkerJob, asyncio.Future[None]]] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+    async def submit(self, job: WorkerJob) -> None:
+        """Queue `job`; return when its row is written (or raise its error)."""
+        future: asyncio.Future[None] = self.loop.create_future()
+        self.pending.append((job, future))
+        if len(self.pending) >= CHUNK_ROWS:
+            self.flush()
+        elif self.timer is None:
+            # The last rows of a run (or a slow trickle) do not wait for a full chunk.
+            self.timer = self.loop.call_later(0.01, self.flush)
+        await future
+
+    def flush(self) -> None:
+        """Send what is pending to a worker process."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        done = self.loop.run_in_executor(self.pool, render_chunk, [job for job, _ in batch])
+
+        def deliver(result: asyncio.Future[list[BaseException | None]]) -> None:
+            error = result.exception() if not result.cancelled() else asyncio.CancelledError()
+            outcomes = [error] * len(batch) if error is not None else result.result()
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if outcome is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(outcome)
+
+        done.add_done_callback(deliver)
 
 
 def _describe_error(error: BaseException) -> str:
@@ -314,7 +365,7 @@ def add_batch_parser(sub: Any) -> None:
     p.add_argument("--height", type=int)
     p.add_argument("--quality", type=int)
     p.add_argument("--dpr", type=float)
-    p.add_argument("--workers", type=int, default=0, help="render threads (default: cores)")
+    p.add_argument("--workers", type=int, default=0, help="render processes (default: cores)")
     p.add_argument("--vips-threads", type=int, default=1,
                    help="libvips threads per render (1 is fastest for many small images)")
     p.add_argument("--api", metavar="URL", help="render through this server's POST /v1/render")
@@ -363,13 +414,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 coro = _render_api(args.api, args.api_key, plan, rows, out, workers,
                                    bar.update, progress)
             else:
-                import pyvips
-
-                # Many small images: one libvips thread per render and one render per core
-                # beats libvips threading inside each image (measured, see the report).
-                pyvips.concurrency_set(max(1, args.vips_threads))  # type: ignore[attr-defined]
+                # Many small images: one libvips thread per render and one render process
+                # per core beats libvips threading inside each image.
                 coro = _render_offline(settings, plan, rows, out, workers, bar.update,
-                                       progress)
+                                       progress, args.vips_threads)
             asyncio.run(coro)
     except KeyboardInterrupt:
         interrupted = True

@@ -13,8 +13,8 @@ import pyvips
 # shared (noisy) machine; "photo" is 1200x630 of blurred colour noise, a worst case.
 #
 #   format  options                         card ms  card bytes   photo ms  photo bytes
-#   jpeg    Q82                                 3.3      33,693        3.9      117,189
-#   jpeg    Q82 optimize_coding       <-        5.6      27,639        9.0      113,032
+#   jpeg    Q82                       <-        3.3      33,693        3.9      117,189
+#   jpeg    Q82 optimize_coding                 5.6      27,639        9.0      113,032
 #   jpeg    Q82 optimize + subsample off       11.9      38,667       17.0      189,859
 #   jpeg    Q82 interlace                      10.1      26,610       17.5      110,900
 #   png     compression 1                       3.5     218,942       26.0    2,199,823
@@ -35,14 +35,18 @@ import pyvips
 #   gif     effort 1 dither 1                1044.4     145,106     1150        882,182
 #
 # Rendered once, served many times from cache: a few ms for ~20 % fewer bytes is worth it
-# (jpeg optimize_coding, png compression 2, webp effort 1); anything costing 2x+ is not.
+# (png compression 2, webp effort 1); anything costing 2x+ is not. JPEG is the exception:
+# optimize_coding doubles the encode (CPU ms for the shipped social card, one thread: 2.4-2.8
+# plain vs 4.7-5.8 optimized) and the encode is most of a JPEG render, so it alone decides
+# whether 10,000 unique cards fit in 30 s on two cores (they do not with it). JPEG is the
+# format of batch jobs and email; we take the 18 % bigger files for twice the throughput.
 # PNG palette quantisation and GIF are slow (libimagequant): GIF is for compatibility only.
 DEFAULT_QUALITY: Mapping[str, int] = MappingProxyType(
     {"jpeg": 82, "webp": 80, "avif": 60}
 )
 
 SAVE_OPTIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
-    "jpeg": MappingProxyType({"optimize_coding": True, "interlace": False}),
+    "jpeg": MappingProxyType({"optimize_coding": False, "interlace": False}),
     "webp": MappingProxyType({"effort": 1, "smart_subsample": False}),
     "avif": MappingProxyType({"compression": "av1", "effort": 0}),
     "png": MappingProxyType({"compression": 2}),

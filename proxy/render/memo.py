@@ -25,10 +25,14 @@ class RenderMemo:
             maxsize=max(max_bytes, 1), getsizeof=lambda item: max(item[1], 1))
         self.hits = 0
         self.misses = 0
+        # How often each key was asked for, bounded: tells a value that repeats from one that
+        # is new every render (see pipeline._plan).
+        self._asked: LRUCache[Hashable, int] = LRUCache(maxsize=4096)
 
     def get_or_make(self, key: Hashable, make: Callable[[], T], nbytes: Callable[[T], int]) -> T:
         """Return the memoised value for `key`, computing it (outside the lock) on a miss."""
         with self._lock:
+            self._asked[key] = self._asked.get(key, 0) + 1
             found = self._cache.get(key)
             if found is not None:
                 self.hits += 1
@@ -40,6 +44,11 @@ class RenderMemo:
             if size <= self._cache.maxsize:
                 self._cache[key] = (value, size)
         return value
+
+    def times_asked(self, key: Hashable) -> int:
+        """How many recent renders asked for `key`."""
+        with self._lock:
+            return self._asked.get(key, 0)
 
     def __len__(self) -> int:
         return len(self._cache)

@@ -153,6 +153,7 @@ class Ready:
 def _ready(patch: Patch | None) -> Ready | None:
     if patch is None:
         return None
+    # Materialise once: sources are decoded with sequential access and cannot be read twice.
     image = patch.image.copy_memory()
     width, height = image.width, image.height
     pixels = np.frombuffer(image.write_to_memory(), dtype=np.uint8).reshape(height, width, 4)
@@ -181,8 +182,9 @@ def _blend(canvas: np.ndarray, patch: Ready) -> None:
     pre = patch.pre[y0 - py:y1 - py, x0 - px:x1 - px]
     inv = patch.inv[y0 - py:y1 - py, x0 - px:x1 - px]
     region = canvas[y0:y1, x0:x1]
-    # the same integer "over" as libvips ifthenelse(blend=True), rounded
-    region[...] = (pre + region * inv + 127) // 255
+    # Exactly libvips' ifthenelse(blend=True) on uchar, (a*t + (255-a)*e + 128) / 255, checked
+    # over every alpha: a layer drawn here or in the base gives the same pixels.
+    region[...] = (pre + region * inv + 128) // 255
 
 
 def _paste(canvas: pyvips.Image, size: tuple[int, int], bands: int,
@@ -230,13 +232,18 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
-def _plan(template: Template, values: Values) -> tuple[list[tuple[int, Layer]],
-                                                       list[tuple[int, Layer]]]:
+HOT_AFTER = 8   # a text layer asked for this often with one value joins the base canvas
+
+
+def _plan(template: Template, values: Values, memo: RenderMemo,
+          scale: float) -> tuple[list[tuple[int, Layer]], list[tuple[int, Layer]]]:
     """Split drawn layers into the memoised base and the per-render rest.
 
     A repeating layer joins the base unless it overlaps a per-render layer below it: drawing
-    it early would then change the stacking order. For a social card this leaves only the
-    text layers with variables to draw per render.
+    it early would then change the stacking order. Text with variables repeats too when the
+    same value keeps coming (a default title, one badge for a whole batch): after HOT_AFTER
+    renders it joins the base, so each render blends only what is new in it. The pixels are
+    the same either way.
     """
     base: list[tuple[int, Layer]] = []
     rest: list[tuple[int, Layer]] = []
@@ -244,8 +251,10 @@ def _plan(template: Template, values: Values) -> tuple[list[tuple[int, Layer]],
         if not is_drawn(layer, values):
             continue
         resolved = resolve_layer(layer, values, template)
-        if _repeats(layer, resolved) and not any(_overlaps(layer.box, template.layers[i].box)
-                                                 for i, _ in rest):
+        repeats = _repeats(layer, resolved) or memo.times_asked(
+            _layer_key(template, index, scale, resolved, b"")) >= HOT_AFTER
+        if repeats and not any(_overlaps(layer.box, template.layers[i].box)
+                               for i, _ in rest):
             base.append((index, resolved))
         else:
             rest.append((index, resolved))
@@ -262,7 +271,7 @@ def make_canvas(state: RenderState) -> RenderState:
     background = substitute(template.background, job.values.strings())
     rgba = _colour(background, "background")
     state.bands = 3 if rgba[3] == 255 else 4
-    base, state.rest = _plan(template, job.values)
+    base, state.rest = _plan(template, job.values, state.memo, state.scale)
 
     def make() -> tuple[pyvips.Image, np.ndarray | None, tuple[TextFit, ...]]:
         assert state.ctx is not None
@@ -389,11 +398,16 @@ def _draw_cached(state: RenderState, index: int, layer: Layer, resolved: Layer) 
 
     before = len(ctx.fits)
     patch, fits = state.memo.get_or_make(
-        ("layer", template.version, index, state.scale, resolved, digest), make,
+        _layer_key(template, index, state.scale, resolved, digest), make,
         lambda item: _patch_bytes(item[0]))
     if len(ctx.fits) == before:
         ctx.fits.extend(fits)
     return patch
+
+
+def _layer_key(template: Template, index: int, scale: float, resolved: Layer,
+               digest: bytes) -> tuple[object, ...]:
+    return ("layer", template.version, index, scale, resolved, digest)
 
 
 def _fallback_for(template: Template, layer: Layer) -> tuple[str, str] | None:

@@ -1,0 +1,38 @@
+"""The render pipeline's memoisation never changes a pixel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import proxy.render  # noqa: F401  (fonts are set up before any text renders)
+from proxy.render import RenderJob, RenderMemo, render
+from proxy.render.pipeline import HOT_AFTER
+from proxy.spec import OutputOptions
+from proxy.template.registry import Registry
+from proxy.template.values import coerce
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def card(memo: RenderMemo, name: str, fmt: str = "png") -> bytes:
+    template = Registry(ROOT / "templates").get("social-card")
+    values = coerce(template, {"name": name, "title": "Same title every time", "badge": "Hi"})
+    return render(RenderJob(template=template, values=values,
+                            output=OutputOptions(format=fmt)), memo).data
+
+
+def test_warm_memo_renders_the_same_bytes_as_a_cold_one() -> None:
+    memo = RenderMemo()
+    for i in range(HOT_AFTER + 2):  # the title and badge become part of the base canvas
+        card(memo, f"Warm {i}")
+    assert card(memo, "Target") == card(RenderMemo(), "Target")
+    assert card(memo, "Target", "jpeg") == card(RenderMemo(), "Target", "jpeg")
+
+
+def test_memo_hits_and_bound() -> None:
+    memo = RenderMemo(max_bytes=50_000_000)
+    card(memo, "One")
+    misses = memo.misses
+    card(memo, "Two")
+    assert memo.misses == misses + 1   # only the new name was drawn
+    assert memo.hits > 0
