@@ -71,10 +71,10 @@ class AccessLog:
         """Write one access line: JSON, or a short readable line in development."""
         now = time.time()
         if self.json:
-            line = json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-                               + f".{int(now % 1 * 1000):03d}Z", "level": "info",
-                               "logger": "picstream.access", **fields},
-                              ensure_ascii=False, default=str)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            body = json.dumps(fields, ensure_ascii=False, default=str)
+            line = (f'{{"ts": "{stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", '
+                    f'"logger": "picstream.access", {body[1:]}')
         else:
             extra = " ".join(str(fields[k]) for k in ("cache", "code") if fields.get(k))
             line = (f"{time.strftime('%H:%M:%S', time.localtime(now))} {fields['method']} "

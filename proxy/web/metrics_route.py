@@ -44,7 +44,7 @@ class RequestMetrics:
         # JSON error); reading them here keeps the handlers free of metrics code.
         headers = response.headers
         template = request.get(TEMPLATE_NAME)
-        if template is not None and "Server-Timing" in headers:
+        if template is not None and headers.get("X-Cache") == "render":
             timings = {}
             for part in headers["Server-Timing"].split(","):
                 match = _TIMING.match(part)
