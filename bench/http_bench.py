@@ -104,6 +104,8 @@ def run(seconds: int = 10, connections: int = 64, miss_connections: int = 16) ->
         with urllib.request.urlopen(hit_url) as resp:
             body_bytes = len(resp.read())
         results["hit"] = wrk(hit_url, connections=connections, seconds=seconds)
+        results["hit_16"] = wrk(hit_url, connections=16, seconds=seconds)
+        results["nginx_hit"] = _through_nginx(hit_url, port, connections, seconds)
         with tempfile.TemporaryDirectory() as tmp:
             paths = Path(tmp) / "paths.txt"
             count = 40_000
@@ -134,6 +136,25 @@ def run(seconds: int = 10, connections: int = 64, miss_connections: int = 16) ->
     return results
 
 
+def _through_nginx(hit_url: str, app_port: int, connections: int,
+                   seconds: int) -> dict[str, float] | None:
+    """The same hit through the shipped nginx.conf (its cache answers), or None without nginx."""
+    if shutil.which("nginx") is None and not os.access("/usr/sbin/nginx", os.X_OK):
+        return None
+    from tests.nginx.test_nginx import start_nginx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        nginx = start_nginx(Path(tmp), [app_port])
+        try:
+            url = nginx.url + hit_url.split(f":{app_port}", 1)[1]
+            for _ in range(2):  # MISS, then HIT
+                with urllib.request.urlopen(url) as resp:
+                    resp.read()
+            return wrk(url, connections=connections, seconds=seconds)
+        finally:
+            nginx.stop()
+
+
 def markdown(results: dict[str, object], offline_per_s: float) -> str:
     """The HTTP table as markdown."""
     hit, miss, ceiling = (results[k] for k in ("hit", "miss", "ceiling"))
@@ -146,6 +167,16 @@ def markdown(results: dict[str, object], offline_per_s: float) -> str:
     rows.append(f"| cache hit (same URL), 64 conn | {hit['rps']:.0f} | {hit['p50']:.2f} | "
                 f"{hit['p99']:.2f} | {hit['errors']:.0f} | "
                 f"{hit['rps'] / ceiling['rps']:.0%} of ceiling |")
+    hit16 = results["hit_16"]
+    assert isinstance(hit16, dict)
+    rows.append(f"| cache hit (same URL), 16 conn | {hit16['rps']:.0f} | {hit16['p50']:.2f} | "
+                f"{hit16['p99']:.2f} | {hit16['errors']:.0f} | "
+                f"{hit16['rps'] / ceiling['rps']:.0%} of ceiling |")
+    nginx = results.get("nginx_hit")
+    if isinstance(nginx, dict):
+        rows.append(f"| cache hit through nginx (nginx.conf, its cache), 64 conn | "
+                    f"{nginx['rps']:.0f} | {nginx['p50']:.2f} | {nginx['p99']:.2f} | "
+                    f"{nginx['errors']:.0f} | {nginx['rps'] / hit['rps']:.1f}x direct |")
     rows.append(f"| cache miss (unique social cards, JPEG), 16 conn | {miss['rps']:.0f} | "
                 f"{miss['p50']:.2f} | {miss['p99']:.2f} | {miss['errors']:.0f} | "
                 f"{miss['rps'] / offline_per_s:.0%} of offline ({offline_per_s:.0f}/s) |")
