@@ -1,42 +1,38 @@
 """`python -m bench`: every benchmark table, as markdown, for the README.
 
-Options: --quick (fewer runs, 1,000 cards instead of 10,000), --skip-http (no wrk run).
+Options: --quick (fewer runs, 1,000 cards instead of 10,000), --skip-http (no wrk runs).
+Needs Debian's `wrk` for the HTTP tables and `nginx` for the through-nginx row.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
-from bench import http_bench, render_bench
+from bench import batch_bench, http_bench, render_bench
 
 
 def main() -> None:
-    """Print the render table, the 10,000-card headline and the HTTP table."""
+    """Print the render table, the batch headline and the HTTP table."""
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args()
     started = time.monotonic()
 
-    print("## Render cost per template and format\n")
+    print("### Render cost per template and format\n")
     rows = render_bench.render_table(runs=15 if args.quick else 40)
     print(render_bench.markdown(rows))
 
     count = 1000 if args.quick else 10_000
-    cards = render_bench.unique_cards(count)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n## {count:,} unique social-card JPEGs in memory, 2 threads\n")
-    print("| images | wall s | images/s | mean bytes | peak RSS MB |")
-    print("|---:|---:|---:|---:|---:|")
-    print(f"| {cards['count']:,.0f} | {cards['wall_s']:.1f} | {cards['per_s']:.0f} | "
-          f"{cards['mean_bytes']:,.0f} | {peak_mb:.0f} |")
+    print(f"\n### {count:,} unique social cards\n")
+    api = None if args.skip_http else batch_bench.through_api(count)
+    print(batch_bench.markdown(batch_bench.offline(count), api))
 
     if not args.skip_http:
         offline = next(r for r in rows if r["template"] == "social-card"
                        and r["format"] == "jpeg")["renders_per_s"]
-        print("\n## HTTP: cache hits and misses against a ceiling\n")
+        print("\n### HTTP: cache hits and misses against a ceiling\n")
         print(http_bench.markdown(http_bench.run(), float(offline)))  # type: ignore[arg-type]
     print(f"\n(bench took {time.monotonic() - started:.0f} s)")
 

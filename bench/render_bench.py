@@ -87,26 +87,10 @@ def _throughput(registry: Registry, name: str, fmt: str, count: int, threads: in
     return count / (time.perf_counter() - started)
 
 
-def unique_cards(count: int = 10_000, threads: int = 2) -> dict[str, float]:
-    """The headline: `count` unique social-card JPEGs rendered in memory on all cores."""
-    registry = Registry(ROOT / "templates")
-    memo = RenderMemo()
-    render(_job(registry, "social-card", -1, "jpeg"), memo)
-    started = time.perf_counter()
-    total_bytes = 0
-    with ThreadPoolExecutor(threads) as pool:
-        for rendered in pool.map(lambda i: render(_job(registry, "social-card", i, "jpeg"),
-                                                  memo), range(count)):
-            total_bytes += len(rendered.data)
-    wall = time.perf_counter() - started
-    return {"count": count, "wall_s": wall, "per_s": count / wall,
-            "mean_bytes": total_bytes / count}
-
-
 def markdown(rows: list[dict[str, object]]) -> str:
     """The render table as markdown."""
     out = ["| template | format | render ms (1 thread, median) | floor ms (encode only) | "
-           "render / floor | renders/s (2 threads) | bytes |",
+           "render / floor | renders/s (2 threads, one process) | bytes |",
            "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {r['template']} | {r['format']} | {r['render_ms']:.2f} | "
