@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.http_bench import KEY, _free_port, start_server
+from bench.http_bench import _free_port, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
