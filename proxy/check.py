@@ -20,13 +20,13 @@ from .errors import ProxyError, TemplateError
 from .render import Rendered, RenderJob, RenderMemo, render
 from .render.context import DrawContext, TextFit
 from .render.fontcheck import font_ok
-from .render.svg import check_svg, xml_escape
+from .render.svg import check_svg
 from .render.text import draw_text
 from .spec import OutputOptions
 from .template.colors import parse_color, to_hex
 from .template.load import load_template
 from .template.model import ImageLayer, Layer, RectLayer, SvgLayer, Template, TextLayer, Variable
-from .template.refs import references, substitute
+from .template.refs import references, substitute, xml_escape
 from .template.registry import Registry
 from .template.values import Values, coerce
 

@@ -15,19 +15,11 @@ from .patch import Patch
 from .rect import scaled_box
 
 # A caller's value may hold characters XML 1.0 forbids; drop them so the document still parses.
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _SAFE_DATA_URI = re.compile(r"data:image/(png|jpeg|webp|gif);base64,", re.IGNORECASE)
 _URL_REF = re.compile(r"url\(\s*(['\"]?)\s*([^)'\"\s]*)", re.IGNORECASE)
 # librsvg's CSS parser honours escapes (u\72l(...)), which would hide a url( from the check
 _CSS_ESCAPE = re.compile(r"\\")
 _FORBIDDEN_ELEMENTS = frozenset({"script", "foreignobject", "iframe", "embed", "object"})
-
-
-def xml_escape(value: str) -> str:
-    """Escape a value for XML text or a quoted attribute; drop characters XML forbids."""
-    value = _XML_INVALID.sub("", value)
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&apos;"))
 
 
 def _local(name: str) -> str:

@@ -36,3 +36,14 @@ def substitute(text: str, values: Mapping[str, str],
         return escape(value) if escape else value
 
     return _REF.sub(repl, text)
+
+
+# Characters XML 1.0 forbids even escaped: a value holding one would make the SVG unparseable.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_escape(value: str) -> str:
+    """Escape a value for XML text or a quoted attribute; drop characters XML forbids."""
+    value = _XML_INVALID.sub("", value)
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&apos;"))

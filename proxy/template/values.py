@@ -13,7 +13,7 @@ from functools import cached_property
 from ..errors import InvalidValue
 from .colors import parse_color, to_hex
 from .model import RGBA, ImageLayer, Layer, RectLayer, SvgLayer, Template, TextLayer, Variable
-from .refs import substitute
+from .refs import substitute, xml_escape
 
 _ASSET_RE = re.compile(r"asset:[0-9a-f]{16,64}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -141,12 +141,6 @@ def is_drawn(layer: Layer, values: Values) -> bool:
     negate = layer.when.startswith("!")
     shown = values.truthy(layer.when.lstrip("!"))
     return shown != negate
-
-
-def xml_escape(text: str) -> str:
-    """Escape a value for XML text or attribute content."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&apos;"))
 
 
 def resolve_layer(layer: Layer, values: Values, template: Template) -> Layer:

@@ -38,8 +38,7 @@ from ..template.model import Template
 from ..template.values import Values, coerce, coerce_one
 from ..urls import sign_path
 from .auth import ApiKey, authenticate, parse_keys
-from .images import SERVICE
-from .keys import ASSETS, REGISTRY, SETTINGS
+from .keys import ASSETS, REGISTRY, SERVICE, SETTINGS
 from .openapi import openapi_document
 from .service import ImageService
 

@@ -19,8 +19,8 @@ from ..sources.resolve import SourceResolver
 from ..template.registry import Registry
 from .api import setup_api
 from .gate import RenderGate
-from .images import SERVICE, handle_image
-from .keys import ASSETS, FETCHER, REGISTRY, SETTINGS
+from .images import handle_image
+from .keys import ASSETS, FETCHER, REGISTRY, SERVICE, SETTINGS
 from .metrics_route import setup_metrics
 from .middleware import errors_and_access_log
 from .ops import healthz, readyz

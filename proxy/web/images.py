@@ -15,10 +15,8 @@ from ..template.refs import has_refs
 from ..template.values import coerce
 from ..urls import check_expiry, verify_raw
 from .http import cache_control, etag, is_not_modified, negotiate_format
-from .keys import CACHE_TIER, REGISTRY, SETTINGS, TEMPLATE_NAME
+from .keys import CACHE_TIER, REGISTRY, SERVICE, SETTINGS, TEMPLATE_NAME
 from .service import ImageService
-
-SERVICE = web.AppKey("image_service", ImageService)
 
 
 def _fallback_format(template_background: str) -> str:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
-from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
 from ..config import Settings
 from ..logs import AccessLog
-from ..render.memo import RenderMemo
 from ..sources.assets import AssetStore
 from ..sources.fetch import Fetcher
 from ..template.registry import Registry
+from .service import ImageService
 
 
 class RequestObserver(Protocol):
@@ -24,16 +22,9 @@ class RequestObserver(Protocol):
 
 
 SETTINGS = web.AppKey("settings", Settings)
+SERVICE = web.AppKey("image_service", ImageService)
 REGISTRY = web.AppKey("registry", Registry)
-MEMO = web.AppKey("render_memo", RenderMemo)
-LRU = web.AppKey("image_lru", ByteLRU)
-DISK = web.AppKey("image_disk", DiskCache)
-FLIGHT: web.AppKey[SingleFlight[str, CachedImage]] = web.AppKey("single_flight", SingleFlight)
-POOL = web.AppKey("render_pool", ThreadPoolExecutor)
-RENDERS = web.AppKey("render_gate", Any)          # RenderGate (web/gate.py)
-SOURCES = web.AppKey("sources", Any)              # SourceResolver (sources/resolve.py)
 METRICS: web.AppKey[RequestObserver] = web.AppKey("metrics")  # web/metrics_route.py
-API = web.AppKey("api_state", Any)                # ApiState (web/api.py)
 FETCHER = web.AppKey("fetcher", Fetcher)
 ASSETS = web.AppKey("assets", AssetStore)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)

@@ -10,8 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..metrics import BatchStats, Metrics, ServiceStats, TierStats
 from .api import API_STATE
-from .images import SERVICE
-from .keys import CACHE_TIER, METRICS, TEMPLATE_NAME
+from .keys import CACHE_TIER, METRICS, SERVICE, TEMPLATE_NAME
 
 # Error codes of a failed image source (proxy/errors.py): counted as source errors too.
 SOURCE_ERROR_CODES = frozenset({"bad_source", "upstream_failed"})

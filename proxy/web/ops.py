@@ -6,8 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from .images import SERVICE
-from .keys import REGISTRY
+from .keys import REGISTRY, SERVICE
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -6,8 +6,9 @@ import pytest
 
 from proxy.errors import BadSource
 from proxy.render.context import DrawContext
-from proxy.render.svg import check_svg, draw_svg, xml_escape
+from proxy.render.svg import check_svg, draw_svg
 from proxy.template.model import SvgLayer
+from proxy.template.refs import xml_escape
 
 NS = 'xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
 ART = (f'<svg {NS} width="100" height="50" viewBox="0 0 100 50">'

@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 
 from proxy.config import replace
 from proxy.urls import sign_url
-from proxy.web.images import SERVICE
+from proxy.web.keys import SERVICE
 from tests.conftest import ROOT, TEST_KEYS
 from tests.support.servers import start_app
 
