@@ -61,11 +61,29 @@ class Forbidden(ProxyError):
     code = "bad_signature"
 
 
+class BadApiKey(Forbidden):
+    """An API key was given but matches no configured hash."""
+
+    code = "bad_api_key"
+
+
 class NotFound(ProxyError):
     """No such template (or asset, or batch)."""
 
     status = 404
     code = "unknown_template"
+
+
+class UnknownBatch(NotFound):
+    """No batch with this id (never created, or dropped after it finished)."""
+
+    code = "unknown_batch"
+
+
+class UnknownAsset(NotFound):
+    """No asset with this id."""
+
+    code = "unknown_asset"
 
 
 class Expired(ProxyError):

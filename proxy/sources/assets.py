@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..errors import NotFound
+from ..errors import UnknownAsset
 from .sniff import check_image, header_info
 
 ID_LENGTH = 32
@@ -82,11 +82,11 @@ class AssetStore:
         """The bytes of an asset; NotFound for an unknown or malformed id."""
         path = self._path(asset_id)
         if not self.exists(asset_id):
-            raise NotFound("no such asset", detail=asset_id)
+            raise UnknownAsset("no such asset", detail=asset_id)
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise NotFound("no such asset", detail=asset_id) from None
+            raise UnknownAsset("no such asset", detail=asset_id) from None
 
     def exists(self, asset_id: str) -> bool:
         """True when a complete asset with this id is stored."""
@@ -98,14 +98,14 @@ class AssetStore:
         try:
             raw = json.loads((self.root / f"{asset_id}.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise NotFound("no such asset", detail=asset_id) from None
+            raise UnknownAsset("no such asset", detail=asset_id) from None
         return AssetInfo(id=str(raw["id"]), fmt=str(raw["fmt"]), width=int(raw["width"]),
                          height=int(raw["height"]), bytes=int(raw["bytes"]))
 
     def _path(self, asset_id: str) -> Path:
         # Strict hex: no separators, dots or case variants can reach the filesystem.
         if not isinstance(asset_id, str) or _ID.match(asset_id) is None:
-            raise NotFound("no such asset", detail=f"malformed asset id {asset_id!r}"[:120])
+            raise UnknownAsset("no such asset", detail=f"malformed asset id {asset_id!r}"[:120])
         return self.root / asset_id
 
     def _write(self, name: str, data: bytes) -> None:

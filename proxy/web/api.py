@@ -28,6 +28,7 @@ from ..errors import (
     Overloaded,
     ProxyError,
     TooLarge,
+    UnknownBatch,
     Unprocessable,
 )
 from ..sources.assets import AssetBackend, AssetInfo, asset_id
@@ -58,12 +59,6 @@ ASSET_TYPES = {**CONTENT_TYPES, "heif": "image/heif", "svg": "image/svg+xml"}
 # JSON output option -> the URL's option name (parse_request reports errors by the latter).
 OUTPUT_OPTIONS = {"width": "w", "height": "h", "quality": "q", "dpr": "dpr"}
 OPTION_FIELDS = {short: f"output.{name}" for name, short in OUTPUT_OPTIONS.items()}
-
-
-class UnknownBatch(NotFound):
-    """No batch with this id (never created, or dropped after it finished)."""
-
-    code = "unknown_batch"
 
 
 @dataclass(frozen=True)

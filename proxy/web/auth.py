@@ -8,17 +8,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import ConfigError, Forbidden, Unauthorized
+from ..errors import BadApiKey, ConfigError, Unauthorized
 
 _ENTRY = re.compile(r"([A-Za-z0-9_.-]{1,64}):([0-9a-f]{64})")
 # Any printable ASCII token; a longer header is refused before hashing (no unbounded work).
 _MAX_KEY_CHARS = 512
-
-
-class BadApiKey(Forbidden):
-    """An API key was given but matches no configured hash."""
-
-    code = "bad_api_key"
 
 
 @dataclass(frozen=True)

@@ -373,3 +373,10 @@ async def test_crash_mid_upload_leaves_no_partial_asset(live, settings: Settings
         assert [p.name for p in folder.iterdir()] == []
         status, body, _ = await call(session, "POST", f"{base}/v1/assets", data=data)
         assert status == 201
+
+
+async def test_unknown_asset_has_its_own_code(live) -> None:  # type: ignore[no-untyped-def]
+    base, _ = live
+    async with aiohttp.ClientSession() as session:
+        status, body, _ = await call(session, "GET", f"{base}/v1/assets/{'0' * 32}")
+    assert status == 404 and body["code"] == "unknown_asset"
