@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import batch_bench, http_bench, render_bench
+from bench import batch_bench, http_bench, render_bench, source_bench
 
 
 def main() -> None:
@@ -34,6 +34,8 @@ def main() -> None:
                        and r["format"] == "jpeg")["renders_per_s"]
         print("\n### HTTP: cache hits and misses against a ceiling\n")
         print(http_bench.markdown(http_bench.run(), float(offline)))  # type: ignore[arg-type]
+        print("\n### Remote sources: a large photo, source cache cold and warm\n")
+        print(source_bench.markdown(source_bench.run()))
     print(f"\n(bench took {time.monotonic() - started:.0f} s)")
 
 

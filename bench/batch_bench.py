@@ -15,7 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.http_bench import _free_port, start_server
+from bench.http_bench import KEY, _free_port, start_server
+from proxy.urls import sign_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,8 +67,19 @@ def through_api(count: int = 10_000) -> dict[str, float]:
         with urllib.request.urlopen(request, timeout=120) as resp:
             batch_id = json.loads(resp.read())["id"]
         accepted_s = time.perf_counter() - started
+        live_ms: list[float] = []
+        i = 0
         while True:
-            time.sleep(0.5)
+            # Live traffic while the batch prerenders: a new card (a miss) every 100 ms.
+            for _ in range(5):
+                live = sign_url("social-card", {"name": f"Live visitor {i}"}, keys=[KEY],
+                                fmt="jpeg", base_url=base)
+                i += 1
+                tick = time.perf_counter()
+                with urllib.request.urlopen(live, timeout=30) as resp:
+                    resp.read()
+                live_ms.append((time.perf_counter() - tick) * 1000)
+                time.sleep(0.1)
             poll = urllib.request.Request(f"{base}/v1/batch/{batch_id}", headers=headers)
             with urllib.request.urlopen(poll, timeout=30) as resp:
                 state = json.loads(resp.read())
@@ -76,7 +88,10 @@ def through_api(count: int = 10_000) -> dict[str, float]:
         wall = time.perf_counter() - started
         status = Path(f"/proc/{server.pid}/status").read_text()
         rss = re.search(r"VmHWM:\s+(\d+)", status)
+        live_ms.sort()
         return {"count": count, "done": state["done"], "failed": state["failed"],
+                "live_n": len(live_ms), "live_p50": live_ms[len(live_ms) // 2],
+                "live_p99": live_ms[min(len(live_ms) - 1, int(len(live_ms) * 0.99))],
                 "accepted_s": accepted_s, "wall_s": wall, "per_s": count / wall,
                 "peak_rss_mb": int(rss.group(1)) / 1024 if rss else float("nan")}
     finally:
@@ -94,7 +109,9 @@ def markdown(off: dict[str, float], api: dict[str, float] | None) -> str:
     if api is not None:
         rows.append(f"| `POST /v1/batch` with prerender (1 server) | {api['done']:,.0f} | "
                     f"{api['wall_s']:.1f} | {api['per_s']:.0f} | {api['peak_rss_mb']:.0f} | "
-                    f"URLs answered in {api['accepted_s']:.1f} s, {api['failed']:.0f} failed |")
+                    f"URLs answered in {api['accepted_s']:.1f} s, {api['failed']:.0f} failed; "
+                    f"{api['live_n']:.0f} live misses meanwhile: p50 {api['live_p50']:.0f} ms, "
+                    f"p99 {api['live_p99']:.0f} ms |")
     return "\n".join(rows)
 
 
