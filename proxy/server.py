@@ -12,7 +12,6 @@ from aiohttp import web
 
 from .config import Settings, replace
 from .logs import AccessLog, setup_logging
-from .web.keys import ACCESS_LOG
 
 
 def _serve_one(settings: Settings, sock: socket.socket | None,
@@ -22,8 +21,7 @@ def _serve_one(settings: Settings, sock: socket.socket | None,
     from .web.app import create_app
 
     setup_logging(settings.server.log_format)
-    app = create_app(settings)
-    app[ACCESS_LOG] = AccessLog(settings.server.log_format)
+    app = create_app(settings, access_log=AccessLog(settings.server.log_format))
     # uvloop is installed in exactly one place: here.
     uvloop.install()
     kwargs: dict[str, object] = {"print": None,

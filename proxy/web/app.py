@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
 from ..config import Settings
+from ..logs import AccessLog
 from ..render.fontcheck import font_ok
 from ..render.memo import RenderMemo
 from ..sources.assets import AssetStore
@@ -20,7 +21,7 @@ from ..template.registry import Registry
 from .api import setup_api
 from .gate import RenderGate
 from .images import handle_image
-from .keys import ASSETS, FETCHER, REGISTRY, SERVICE, SETTINGS
+from .keys import ACCESS_LOG, ASSETS, FETCHER, REGISTRY, SERVICE, SETTINGS
 from .metrics_route import setup_metrics
 from .middleware import errors_and_access_log
 from .ops import healthz, readyz
@@ -57,14 +58,21 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def create_app(settings: Settings, *, registry: Registry | None = None) -> web.Application:
-    """The aiohttp application for `settings` (templates loaded and checked here)."""
+def create_app(settings: Settings, *, registry: Registry | None = None,
+               access_log: AccessLog | None = None) -> web.Application:
+    """The aiohttp application for `settings` (templates loaded and checked here).
+
+    `access_log` receives one line per request; without it lines go to the
+    `picstream.access` logger (silent unless logging is set up).
+    """
     # aiohttp refuses request lines over 8190 bytes with its own 400; let ours answer 414.
     line = settings.limits.max_url_bytes + 1024
     app = web.Application(middlewares=[errors_and_access_log],
                           client_max_size=settings.api.max_body_bytes,
                           handler_args={"max_line_size": line, "max_field_size": 16384})
     app[SETTINGS] = settings
+    if access_log is not None:
+        app[ACCESS_LOG] = access_log
     app[REGISTRY] = registry or Registry(Path(settings.templates.dir),
                                          reload=settings.templates.reload, font_ok=font_ok)
     app.cleanup_ctx.append(_resources)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ from ..errors import ProxyError
 from .keys import ACCESS_LOG, CACHE_TIER, METRICS, REQUEST_ID, TEMPLATE_NAME
 
 log = logging.getLogger("picstream.access")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 errlog = logging.getLogger("picstream.error")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -41,11 +43,14 @@ def _loggable_path(request: web.Request) -> str:
 @web.middleware
 async def errors_and_access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give each request an id, map errors to responses, and log one line per request."""
-    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    # A caller's id is kept (tracing through nginx and the CDN) only when it is a plain token.
+    given = request.headers.get("X-Request-Id", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
     code = None
+    size: int | None = None
     try:
         try:
             response = await handler(request)
@@ -67,6 +72,7 @@ async def errors_and_access_log(request: web.Request, handler: Handler) -> web.S
             code = "internal"
             response = error_response(ProxyError("internal error"))
         status = response.status
+        size = response.content_length
         response.headers["X-Request-Id"] = request_id
         return response
     finally:
@@ -76,7 +82,7 @@ async def errors_and_access_log(request: web.Request, handler: Handler) -> web.S
             metrics.observe_request(request, status, elapsed_ms)
         fields = {
             "request_id": request_id, "method": request.method, "path": _loggable_path(request),
-            "status": status, "ms": round(elapsed_ms, 2), "code": code,
+            "status": status, "bytes": size, "ms": round(elapsed_ms, 2), "code": code,
             "cache": request.get(CACHE_TIER), "template": request.get(TEMPLATE_NAME),
         }
         access = request.app.get(ACCESS_LOG)
