@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,11 +22,12 @@ from ..template.colors import parse_color
 from ..template.model import ImageLayer, Layer, Template, TextLayer
 from ..template.refs import has_refs, substitute
 from ..template.values import Values, is_drawn, resolve_layer
+from .blend import Ready, blend, paste, patch_bytes, ready
 from .context import DrawContext, TextFit
+from .decode import LazyImages
 from .encode import encode
 from .layers import DRAW
 from .memo import RenderMemo
-from .patch import Patch
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class RenderState:
     draw_size: tuple[int, int] = (0, 0)
     canvas: pyvips.Image | None = None
     ctx: DrawContext | None = None
+    sources: LazyImages | None = None
     rest: list[tuple[int, Layer]] = field(default_factory=list)   # per-render layers
     bands: int = 3                                                # 4 on a transparent canvas
     base_pixels: np.ndarray | None = None                         # the memoised base, as NumPy
@@ -127,94 +129,6 @@ def _colour(text: str, where: str) -> tuple[int, int, int, int]:
         raise InvalidValue(f"{where}: {exc}", field=where) from None
 
 
-@dataclass(frozen=True)
-class Ready:
-    """A patch materialised once, ready to blend: libvips bands and NumPy planes.
-
-    Blending in libvips leaves a pipeline for the encoder to evaluate, and libvips' region
-    machinery costs about 1.5 ms on a 1200x630 JPEG even for one small insert (measured:
-    a memory canvas encodes at the floor, the same canvas with one insert 1.5 ms slower). So
-    on an opaque canvas the per-render layers are blended in NumPy into a private copy of the
-    memoised base, and the encoder reads plain memory. Planes are cropped to the ink's
-    bounding box: a text patch is mostly transparent line box.
-    """
-
-    rgba: pyvips.Image
-    x: int
-    y: int
-    width: int
-    height: int
-    pre: np.ndarray | None      # rgb * alpha as uint16, cropped to the ink
-    inv: np.ndarray | None      # 255 - alpha as uint16, same crop
-    ink_x: int = 0              # the crop's offset inside the patch
-    ink_y: int = 0
-
-
-def _ready(patch: Patch | None) -> Ready | None:
-    if patch is None:
-        return None
-    # Materialise once: sources are decoded with sequential access and cannot be read twice.
-    image = patch.image.copy_memory()
-    width, height = image.width, image.height
-    pixels = np.frombuffer(image.write_to_memory(), dtype=np.uint8).reshape(height, width, 4)
-    alpha = pixels[:, :, 3]
-    rows = np.flatnonzero(alpha.any(axis=1))
-    cols = np.flatnonzero(alpha.any(axis=0))
-    if rows.size == 0:
-        return None  # nothing visible
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    ink = pixels[top:bottom, left:right].astype(np.uint16)
-    a = ink[:, :, 3:4]
-    return Ready(rgba=image, x=patch.x, y=patch.y, width=width, height=height,
-                 pre=ink[:, :, :3] * a, inv=255 - a, ink_x=int(left), ink_y=int(top))
-
-
-def _blend(canvas: np.ndarray, patch: Ready) -> None:
-    """Blend `patch` over the (H, W, 3) uint8 canvas in place, clipped to the canvas."""
-    assert patch.pre is not None and patch.inv is not None
-    height, width = canvas.shape[:2]
-    px, py = patch.x + patch.ink_x, patch.y + patch.ink_y
-    ph, pw = patch.pre.shape[:2]
-    x0, y0 = max(px, 0), max(py, 0)
-    x1, y1 = min(px + pw, width), min(py + ph, height)
-    if x1 <= x0 or y1 <= y0:
-        return
-    pre = patch.pre[y0 - py:y1 - py, x0 - px:x1 - px]
-    inv = patch.inv[y0 - py:y1 - py, x0 - px:x1 - px]
-    region = canvas[y0:y1, x0:x1]
-    # Exactly libvips' ifthenelse(blend=True) on uchar, (a*t + (255-a)*e + 128) / 255, checked
-    # over every alpha: a layer drawn here or in the base gives the same pixels.
-    region[...] = (pre + region * inv + 128) // 255
-
-
-def _paste(canvas: pyvips.Image, size: tuple[int, int], bands: int,
-           patch: Ready) -> pyvips.Image:
-    """Composite the patch over only its own region of a libvips canvas (the base, RGBA)."""
-    x0, y0 = max(patch.x, 0), max(patch.y, 0)
-    x1 = min(patch.x + patch.width, size[0])
-    y1 = min(patch.y + patch.height, size[1])
-    if x1 <= x0 or y1 <= y0:
-        return canvas
-    rgba = patch.rgba
-    if (x0, y0, x1, y1) != (patch.x, patch.y, patch.x + patch.width, patch.y + patch.height):
-        rgba = rgba.crop(x0 - patch.x, y0 - patch.y, x1 - x0, y1 - y0)
-    region = canvas.crop(x0, y0, x1 - x0, y1 - y0)
-    if bands == 3:
-        # On an opaque canvas "over" is a per-pixel mix by alpha: ifthenelse(blend) does it in
-        # integer arithmetic, faster than composite's float path.
-        merged = rgba[3].ifthenelse(rgba.extract_band(0, n=3), region, blend=True)
-    else:
-        merged = region.composite2(rgba, "over").cast("uchar").copy(interpretation="srgb")
-    return canvas.insert(merged, x0, y0)
-
-
-def _patch_bytes(patch: Ready | None) -> int:
-    if patch is None:
-        return 1
-    planes = sum(p.nbytes for p in (patch.pre, patch.inv) if p is not None)
-    return patch.width * patch.height * 4 + planes
-
-
 def _repeats(layer: Layer, resolved: Layer) -> bool:
     """Whether a layer's resolved form repeats across renders, so it can join the base canvas.
 
@@ -266,8 +180,9 @@ def make_canvas(state: RenderState) -> RenderState:
     job = state.job
     template = job.template
     width, height = state.draw_size
+    state.sources = LazyImages(job.images, template.files)
     state.ctx = DrawContext(scale=state.scale, canvas_size=state.draw_size,
-                            images=_decoded(state))
+                            images=state.sources)
     background = substitute(template.background, job.values.strings())
     rgba = _colour(background, "background")
     state.bands = 3 if rgba[3] == 255 else 4
@@ -279,9 +194,9 @@ def make_canvas(state: RenderState) -> RenderState:
         before = len(state.ctx.fits)
         for index, resolved in base:
             state.ctx.layer_index = index
-            patch = _ready(DRAW[type(resolved)](resolved, state.ctx))
+            patch = ready(DRAW[type(resolved)](resolved, state.ctx))
             if patch is not None:
-                canvas = _paste(canvas, state.draw_size, state.bands, patch)
+                canvas = paste(canvas, state.draw_size, state.bands, patch)
         canvas = canvas.copy_memory()
         pixels = None
         if state.bands == 3:
@@ -299,64 +214,6 @@ def make_canvas(state: RenderState) -> RenderState:
     return state
 
 
-def _decoded(state: RenderState) -> _LazyImages:
-    """Lazily decoded images (the patches drawn from them are memoised)."""
-    return _LazyImages(state)
-
-
-class _LazyImages(Mapping[str, pyvips.Image]):
-    """Decodes a source only when a drawn layer asks for it."""
-
-    def __init__(self, state: RenderState) -> None:
-        self._state = state
-        # (width, height, fit) of the box about to be drawn: lets a big JPEG shrink on load
-        self.hint: tuple[int, int, str] | None = None
-
-    def __getitem__(self, key: str) -> pyvips.Image:
-        job = self._state.job
-        data = (job.template.files.get(key[6:]) if key.startswith("local:")
-                else job.images.get(key))
-        if data is None:
-            raise KeyError(key)
-        return decode_source(data, key, self.hint)
-
-    def __iter__(self) -> Iterator[str]:
-        job = self._state.job
-        return iter(set(job.images) | {"local:" + k for k in job.template.files})
-
-    def __len__(self) -> int:
-        return len(self._state.job.images) + len(self._state.job.template.files)
-
-
-def decode_source(data: bytes, key: str,
-                  hint: tuple[int, int, str] | None = None) -> pyvips.Image:
-    """Decode source bytes (already sniffed and size-checked by the sources wing).
-
-    With a box hint, a source much larger than the box is shrunk while loading (JPEG and WebP
-    decode at 1/2, 1/4, 1/8 scale): a 2400x1600 photo into a 800x700 box decodes several
-    times faster than at full size.
-    """
-    try:
-        image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
-        loader = str(image.get("vips-loader"))
-        if hint is not None and loader.startswith(("jpegload", "webpload")):
-            box_w, box_h, fit = hint
-            if image.get_typeof("orientation") and image.get("orientation") in (5, 6, 7, 8):
-                box_w, box_h = box_h, box_w
-            pick = max if fit in ("cover", "fill") else min
-            factor = pick(box_w / image.width, box_h / image.height)
-            if factor < 0.5:
-                target_w = max(1, math.ceil(image.width * factor) + 1)
-                target_h = max(1, math.ceil(image.height * factor) + 1)
-                return pyvips.Image.thumbnail_buffer(data, target_w, height=target_h,
-                                                     size="down", fail_on="error")
-        if image.get_typeof("orientation"):
-            image = image.autorot()
-        return image
-    except pyvips.Error as exc:
-        raise BadSource("source image could not be decoded", detail=f"{key[:200]}: {exc}") from None
-
-
 def _draw_cached(state: RenderState, index: int, layer: Layer, resolved: Layer) -> Ready | None:
     """Draw a layer, memoised by its resolved form (and source digest for images).
 
@@ -368,38 +225,36 @@ def _draw_cached(state: RenderState, index: int, layer: Layer, resolved: Layer) 
     draw = DRAW[type(resolved)]
     template = state.job.template
     digest = b""
+    sources = state.sources
+    assert sources is not None
     if isinstance(resolved, ImageLayer):
-        key = resolved.src
-        data = (template.files.get(key[6:]) if key.startswith("local:")
-                else state.job.images.get(key))
+        data = sources.data(resolved.src)
         if data is None:
             return None
         digest = hashlib.blake2b(data, digest_size=16).digest()
 
     def make() -> tuple[Ready | None, tuple[TextFit, ...]]:
         before = len(ctx.fits)
-        images = ctx.images
-        if isinstance(resolved, ImageLayer) and isinstance(images, _LazyImages):
+        if isinstance(resolved, ImageLayer):
             x, y, w, h = resolved.box
-            images.hint = (round(w * ctx.scale), round(h * ctx.scale), resolved.fit)
+            sources.hint = (round(w * ctx.scale), round(h * ctx.scale), resolved.fit)
         try:
             # copy_memory runs the decode now, so a truncated source fails here, inside
             # this layer, where a fallback can still replace it.
-            patch = _ready(draw(resolved, ctx))
+            patch = ready(draw(resolved, ctx))
         except pyvips.Error as exc:
             if not isinstance(resolved, ImageLayer):
                 raise
             raise BadSource("source image could not be decoded",
                             detail=f"{resolved.src[:200]}: {exc}") from None
         finally:
-            if isinstance(images, _LazyImages):
-                images.hint = None
+            sources.hint = None
         return patch, tuple(ctx.fits[before:])
 
     before = len(ctx.fits)
     patch, fits = state.memo.get_or_make(
         _layer_key(template, index, state.scale, resolved, digest), make,
-        lambda item: _patch_bytes(item[0]))
+        lambda item: patch_bytes(item[0]))
     if len(ctx.fits) == before:
         ctx.fits.extend(fits)
     return patch
@@ -447,9 +302,9 @@ def draw_layers(state: RenderState) -> RenderState:
         if patch is None:
             continue
         if pixels is not None:
-            _blend(pixels, patch)
+            blend(pixels, patch)
         else:
-            canvas = _paste(canvas, state.draw_size, state.bands, patch)
+            canvas = paste(canvas, state.draw_size, state.bands, patch)
     if pixels is not None:
         width, height = state.draw_size
         canvas = pyvips.Image.new_from_memory(pixels.data, width, height, 3, "uchar")

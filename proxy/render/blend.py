@@ -1,0 +1,103 @@
+"""Blending patches over a canvas: in NumPy per render, in libvips for the memoised base.
+
+Every layer drawer returns a Patch (an RGBA image and its place); `ready` turns it into what
+blending needs once, so a memoised patch pays for the conversion only when it is drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyvips
+
+from .patch import Patch
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A patch materialised once, ready to blend: libvips bands and NumPy planes.
+
+    Blending in libvips leaves a pipeline for the encoder to evaluate, and libvips' region
+    machinery costs about 1.5 ms on a 1200x630 JPEG even for one small insert (measured:
+    a memory canvas encodes at the floor, the same canvas with one insert 1.5 ms slower). So
+    on an opaque canvas the per-render layers are blended in NumPy into a private copy of the
+    memoised base, and the encoder reads plain memory. Planes are cropped to the ink's
+    bounding box: a text patch is mostly transparent line box.
+    """
+
+    rgba: pyvips.Image
+    x: int
+    y: int
+    width: int
+    height: int
+    pre: np.ndarray | None      # rgb * alpha as uint16, cropped to the ink
+    inv: np.ndarray | None      # 255 - alpha as uint16, same crop
+    ink_x: int = 0              # the crop's offset inside the patch
+    ink_y: int = 0
+
+
+def ready(patch: Patch | None) -> Ready | None:
+    if patch is None:
+        return None
+    # Materialise once: sources are decoded with sequential access and cannot be read twice.
+    image = patch.image.copy_memory()
+    width, height = image.width, image.height
+    pixels = np.frombuffer(image.write_to_memory(), dtype=np.uint8).reshape(height, width, 4)
+    alpha = pixels[:, :, 3]
+    rows = np.flatnonzero(alpha.any(axis=1))
+    cols = np.flatnonzero(alpha.any(axis=0))
+    if rows.size == 0:
+        return None  # nothing visible
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    ink = pixels[top:bottom, left:right].astype(np.uint16)
+    a = ink[:, :, 3:4]
+    return Ready(rgba=image, x=patch.x, y=patch.y, width=width, height=height,
+                 pre=ink[:, :, :3] * a, inv=255 - a, ink_x=int(left), ink_y=int(top))
+
+
+def blend(canvas: np.ndarray, patch: Ready) -> None:
+    """Blend `patch` over the (H, W, 3) uint8 canvas in place, clipped to the canvas."""
+    assert patch.pre is not None and patch.inv is not None
+    height, width = canvas.shape[:2]
+    px, py = patch.x + patch.ink_x, patch.y + patch.ink_y
+    ph, pw = patch.pre.shape[:2]
+    x0, y0 = max(px, 0), max(py, 0)
+    x1, y1 = min(px + pw, width), min(py + ph, height)
+    if x1 <= x0 or y1 <= y0:
+        return
+    pre = patch.pre[y0 - py:y1 - py, x0 - px:x1 - px]
+    inv = patch.inv[y0 - py:y1 - py, x0 - px:x1 - px]
+    region = canvas[y0:y1, x0:x1]
+    # Exactly libvips' ifthenelse(blend=True) on uchar, (a*t + (255-a)*e + 128) / 255, checked
+    # over every alpha: a layer drawn here or in the base gives the same pixels.
+    region[...] = (pre + region * inv + 128) // 255
+
+
+def paste(canvas: pyvips.Image, size: tuple[int, int], bands: int,
+           patch: Ready) -> pyvips.Image:
+    """Composite the patch over only its own region of a libvips canvas (the base, RGBA)."""
+    x0, y0 = max(patch.x, 0), max(patch.y, 0)
+    x1 = min(patch.x + patch.width, size[0])
+    y1 = min(patch.y + patch.height, size[1])
+    if x1 <= x0 or y1 <= y0:
+        return canvas
+    rgba = patch.rgba
+    if (x0, y0, x1, y1) != (patch.x, patch.y, patch.x + patch.width, patch.y + patch.height):
+        rgba = rgba.crop(x0 - patch.x, y0 - patch.y, x1 - x0, y1 - y0)
+    region = canvas.crop(x0, y0, x1 - x0, y1 - y0)
+    if bands == 3:
+        # On an opaque canvas "over" is a per-pixel mix by alpha: ifthenelse(blend) does it in
+        # integer arithmetic, faster than composite's float path.
+        merged = rgba[3].ifthenelse(rgba.extract_band(0, n=3), region, blend=True)
+    else:
+        merged = region.composite2(rgba, "over").cast("uchar").copy(interpretation="srgb")
+    return canvas.insert(merged, x0, y0)
+
+
+def patch_bytes(patch: Ready | None) -> int:
+    """What a memoised patch costs in memory (its image and its NumPy planes)."""
+    if patch is None:
+        return 1
+    planes = sum(p.nbytes for p in (patch.pre, patch.inv) if p is not None)
+    return patch.width * patch.height * 4 + planes

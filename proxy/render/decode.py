@@ -1,0 +1,69 @@
+"""Source bytes to libvips images: lazily, shrink-on-load for big photos, errors as BadSource."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+
+import pyvips
+
+from ..errors import BadSource
+
+
+class LazyImages(Mapping[str, pyvips.Image]):
+    """A render's sources by image key, decoded only when a drawn layer asks for one.
+
+    Keys are `local:<file>` for the template's own art and the variable's value (a URL or
+    `asset:ID`) for fetched sources. The patches drawn from them are memoised by the caller.
+    """
+
+    def __init__(self, images: Mapping[str, bytes], files: Mapping[str, bytes]) -> None:
+        self.images = images
+        self.files = files
+        # (width, height, fit) of the box about to be drawn: lets a big JPEG shrink on load
+        self.hint: tuple[int, int, str] | None = None
+
+    def data(self, key: str) -> bytes | None:
+        """The encoded bytes behind `key`, if any."""
+        return self.files.get(key[6:]) if key.startswith("local:") else self.images.get(key)
+
+    def __getitem__(self, key: str) -> pyvips.Image:
+        data = self.data(key)
+        if data is None:
+            raise KeyError(key)
+        return decode_source(data, key, self.hint)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(set(self.images) | {"local:" + k for k in self.files})
+
+    def __len__(self) -> int:
+        return len(self.images) + len(self.files)
+
+
+def decode_source(data: bytes, key: str,
+                  hint: tuple[int, int, str] | None = None) -> pyvips.Image:
+    """Decode source bytes (already sniffed and size-checked by the sources wing).
+
+    With a box hint, a source much larger than the box is shrunk while loading (JPEG and WebP
+    decode at 1/2, 1/4, 1/8 scale): a 2400x1600 photo into a 800x700 box decodes several
+    times faster than at full size.
+    """
+    try:
+        image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
+        loader = str(image.get("vips-loader"))
+        if hint is not None and loader.startswith(("jpegload", "webpload")):
+            box_w, box_h, fit = hint
+            if image.get_typeof("orientation") and image.get("orientation") in (5, 6, 7, 8):
+                box_w, box_h = box_h, box_w
+            pick = max if fit in ("cover", "fill") else min
+            factor = pick(box_w / image.width, box_h / image.height)
+            if factor < 0.5:
+                target_w = max(1, math.ceil(image.width * factor) + 1)
+                target_h = max(1, math.ceil(image.height * factor) + 1)
+                return pyvips.Image.thumbnail_buffer(data, target_w, height=target_h,
+                                                     size="down", fail_on="error")
+        if image.get_typeof("orientation"):
+            image = image.autorot()
+        return image
+    except pyvips.Error as exc:
+        raise BadSource("source image could not be decoded", detail=f"{key[:200]}: {exc}") from None
