@@ -6,6 +6,7 @@ No aiohttp import here, so every layer can use them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 
@@ -112,6 +113,34 @@ class Unprocessable(ProxyError):
 
     status = 422
     code = "unprocessable"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid field of a JSON body, named by its path (`variables.name`)."""
+
+    field: str
+    error: str
+
+    def to_json(self) -> dict[str, str]:
+        """As listed in a 422 body."""
+        return {"field": self.field, "error": self.error}
+
+
+class InvalidBody(Unprocessable):
+    """A JSON body with one or more invalid fields; the 422 lists every one of them."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{first.field}: {first.error}{more}", field=first.field)
+        self.errors = errors
+
+    def to_json(self) -> dict[str, object]:
+        """The shared error shape plus `errors`: every invalid field."""
+        body = super().to_json()
+        body["errors"] = [e.to_json() for e in self.errors]
+        return body
 
 
 class BadSource(ProxyError):

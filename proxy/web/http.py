@@ -11,9 +11,9 @@ from ..config import Cache
 AUTO_BUCKETS = ("avif", "webp")
 
 
-def negotiate_format(accept: str, fallback: str) -> str:
-    """avif or webp when Accept names them (with q > 0), else `fallback` (jpeg or png)."""
-    accepted: set[str] = set()
+def accepted_media(accept: str) -> list[str]:
+    """The media types an Accept header allows (q > 0), in its order; at most 32 are read."""
+    accepted: list[str] = []
     for part in accept.lower().split(",")[:32]:
         media, _, params = part.strip().partition(";")
         q = 1.0
@@ -25,7 +25,13 @@ def negotiate_format(accept: str, fallback: str) -> str:
                 except ValueError:
                     q = 0.0
         if q > 0:
-            accepted.add(media.strip())
+            accepted.append(media.strip())
+    return accepted
+
+
+def negotiate_format(accept: str, fallback: str) -> str:
+    """avif or webp when Accept names them (with q > 0), else `fallback` (jpeg or png)."""
+    accepted = set(accepted_media(accept))
     for fmt in AUTO_BUCKETS:
         if f"image/{fmt}" in accepted:
             return fmt

@@ -9,7 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..metrics import BatchStats, Metrics, ServiceStats, TierStats
-from .api import API_STATE
+from .api_batch import API_STATE
 from .keys import CACHE_TIER, METRICS, SERVICE, TEMPLATE_NAME
 
 # Error codes of a failed image source (proxy/errors.py): counted as source errors too.
