@@ -109,9 +109,11 @@ def plan_output(state: RenderState) -> RenderState:
         raise TooLarge(f"output {out_w}x{out_h} exceeds {limits.max_side} pixels per side")
     if out_w * out_h > limits.max_pixels:
         raise TooLarge(f"output {out_w}x{out_h} exceeds {limits.max_pixels} pixels")
-    # Draw at the width's scale; a different height (both given) is a final resize.
-    state.scale = out_w / tw
-    state.draw_size = (out_w, max(1, round(th * state.scale)))
+    # Draw at the width's scale; a different height (both given) is a final resize. Below
+    # MIN_DRAW_SCALE text would be laid out at fractions of a pixel (cairo refuses some of
+    # those sizes outright), so tiny outputs are drawn at that scale and shrunk.
+    state.scale = max(out_w / tw, MIN_DRAW_SCALE)
+    state.draw_size = (max(1, round(tw * state.scale)), max(1, round(th * state.scale)))
     state.out_size = (out_w, out_h)
     return state
 
@@ -146,6 +148,7 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
+MIN_DRAW_SCALE = 0.25
 HOT_AFTER = 8   # a text layer asked for this often with one value joins the base canvas
 
 
@@ -313,12 +316,16 @@ def draw_layers(state: RenderState) -> RenderState:
 
 
 def resize_output(state: RenderState) -> RenderState:
-    """Stretch to the exact size when both width and height were asked for."""
+    """Resize to the exact output size: a stretch when both width and height were asked for,
+    a shrink when a tiny output was drawn at MIN_DRAW_SCALE."""
     assert state.canvas is not None
     if state.out_size != state.draw_size:
         out_w, out_h = state.out_size
-        state.canvas = state.canvas.resize(out_w / state.canvas.width,
-                                           vscale=out_h / state.canvas.height)
+        state.canvas = state.canvas.resize(out_w / state.draw_size[0],
+                                           vscale=out_h / state.draw_size[1])
+        if (state.canvas.width, state.canvas.height) != state.out_size:
+            # resize rounds its output size; the answer must be exactly what was asked
+            state.canvas = state.canvas.gravity("centre", out_w, out_h, extend="copy")
     return state
 
 

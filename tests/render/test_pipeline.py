@@ -36,3 +36,22 @@ def test_memo_hits_and_bound() -> None:
     card(memo, "Two")
     assert memo.misses == misses + 1   # only the new name was drawn
     assert memo.hits > 0
+
+
+def test_tiny_and_stretched_outputs_have_the_exact_size() -> None:
+    template = Registry(ROOT / "templates").get("social-card")
+    # found by fuzzing: at w=50 text was laid out below a pixel and cairo refused it (a 500)
+    values = coerce(template, {
+        "name": "&", "title": "WW\u2028{\ufdfa>{\u202e\u0301<",
+        "badge": "{\u0639\x7f\t\U0001d54f{\\<\ufdfaa\x00 }\U0001f469\u200d\U0001f469\u200d"
+                 "\U0001f467\u202e\x7faW'<}\U0001d54f\U0001d54f+"})
+    for width, height in ((50, 400), (16, None), (1, 1), (1200, 31), (37, 913)):
+        rendered = render(RenderJob(template=template, values=values,
+                                    output=OutputOptions(format="png", width=width,
+                                                         height=height)), RenderMemo())
+        expected_h = height or max(1, round(630 * width / 1200))
+        assert (rendered.width, rendered.height) == (width, expected_h)
+        import pyvips
+
+        image = pyvips.Image.new_from_buffer(rendered.data, "")
+        assert (image.width, image.height) == (width, expected_h)
