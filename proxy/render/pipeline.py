@@ -144,6 +144,18 @@ def _repeats(layer: Layer, resolved: Layer) -> bool:
     return True
 
 
+def _is_static(layer: Layer) -> bool:
+    """No `{variable}` in any field and no `when`: the layer is the same in every render."""
+    if layer.when is not None:
+        return False
+    fields = [getattr(layer, name, None) for name in ("text", "color", "fill", "stroke", "tint",
+                                                       "src", "svg")]
+    gradient = getattr(layer, "gradient", None)
+    if gradient is not None:
+        fields += [colour for _, colour in gradient.stops]
+    return not any(isinstance(f, str) and has_refs(f) for f in fields)
+
+
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
@@ -152,8 +164,8 @@ MIN_DRAW_SCALE = 0.25
 HOT_AFTER = 8   # a text layer asked for this often with one value joins the base canvas
 
 
-def _plan(template: Template, values: Values, memo: RenderMemo,
-          scale: float) -> tuple[list[tuple[int, Layer]], list[tuple[int, Layer]]]:
+def _plan(template: Template, values: Values, memo: RenderMemo, scale: float
+          ) -> tuple[list[tuple[int, Layer]], list[tuple[int, Layer]], frozenset[int]]:
     """Split drawn layers into the memoised base and the per-render rest.
 
     A repeating layer joins the base unless it overlaps a per-render layer below it: drawing
@@ -164,18 +176,29 @@ def _plan(template: Template, values: Values, memo: RenderMemo,
     """
     base: list[tuple[int, Layer]] = []
     rest: list[tuple[int, Layer]] = []
+    # Static layers (no variable, no `when`) resolve the same in every render: once per version.
+    static = memo.get_or_make(
+        ("static", template.version),
+        lambda: tuple(resolve_layer(layer, values, template) if _is_static(layer) else None
+                      for layer in template.layers),
+        lambda flags: 64 + len(flags))
     for index, layer in enumerate(template.layers):
-        if not is_drawn(layer, values):
+        fixed = static[index]
+        if fixed is not None:
+            resolved: Layer = fixed
+            repeats = True
+        elif not is_drawn(layer, values):
             continue
-        resolved = resolve_layer(layer, values, template)
-        repeats = _repeats(layer, resolved) or memo.times_asked(
-            _layer_key(template, index, scale, resolved, b"")) >= HOT_AFTER
+        else:
+            resolved = resolve_layer(layer, values, template)
+            repeats = _repeats(layer, resolved) or memo.times_asked(
+                _layer_key(template, index, scale, resolved, b"")) >= HOT_AFTER
         if repeats and not any(_overlaps(layer.box, template.layers[i].box)
                                for i, _ in rest):
             base.append((index, resolved))
         else:
             rest.append((index, resolved))
-    return base, rest
+    return base, rest, frozenset(i for i, fixed in enumerate(static) if fixed is not None)
 
 
 def make_canvas(state: RenderState) -> RenderState:
@@ -189,7 +212,7 @@ def make_canvas(state: RenderState) -> RenderState:
     background = substitute(template.background, job.values.strings())
     rgba = _colour(background, "background")
     state.bands = 3 if rgba[3] == 255 else 4
-    base, state.rest = _plan(template, job.values, state.memo, state.scale)
+    base, state.rest, static = _plan(template, job.values, state.memo, state.scale)
 
     def make() -> tuple[pyvips.Image, np.ndarray | None, tuple[TextFit, ...]]:
         assert state.ctx is not None
@@ -207,7 +230,10 @@ def make_canvas(state: RenderState) -> RenderState:
                 height, width, 3)
         return canvas, pixels, tuple(state.ctx.fits[before:])
 
-    key = ("canvas", template.version, state.scale, width, height, background, tuple(base))
+    # Static layers are pinned by the template version: their index stands for them in the key
+    # (hashing their content every render cost more than drawing the card's text).
+    key = ("canvas", template.version, state.scale, width, height, background,
+           tuple(index if index in static else resolved for index, resolved in base))
     fits_before = len(state.ctx.fits)
     state.canvas, state.base_pixels, fits = state.memo.get_or_make(
         key, make, lambda item: 2 * width * height * state.bands)
