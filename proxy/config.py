@@ -97,7 +97,8 @@ class Sources:
     max_bytes: int = setting(20 * 1024 * 1024, "Largest source image body (decoded bytes).",
                              min=1024)
     max_pixels: int = setting(40_000_000, "Largest source image (width x height).", min=1)
-    max_frames: int = setting(1, "Frames read from an animated source.", min=1, max=1000)
+    max_frames: int = setting(100, "Most frames an animated source may have (its first frame "
+                              "is drawn; more are refused unread).", min=1, max=1000)
     cache_max_bytes: int = setting(128 * 1024 * 1024, "Source cache bound (bytes).", min=0)
     cache_ttl_s: int = setting(600, "Source cache time to live.", min=0)
     data_dir: str = setting("data", "Directory of the asset store (relative to the working "

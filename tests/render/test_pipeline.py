@@ -55,3 +55,28 @@ def test_tiny_and_stretched_outputs_have_the_exact_size() -> None:
 
         image = pyvips.Image.new_from_buffer(rendered.data, "")
         assert (image.width, image.height) == (width, expected_h)
+
+
+def test_animated_source_draws_its_first_frame() -> None:
+    import pyvips
+
+    from proxy.config import Sources
+    from proxy.sources.sniff import check_image
+    from proxy.template.load import load_template
+
+    frames = [(pyvips.Image.black(40, 40, bands=3) + colour).cast("uchar")
+              for colour in ([220, 20, 20], [20, 220, 20], [20, 20, 220])]
+    strip = pyvips.Image.arrayjoin(frames, across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", 40)
+    gif = bytes(strip.gifsave_buffer())
+    limits = Sources()
+    # the default frame limit admits a short animation; its first frame is what is drawn
+    assert check_image(gif, allowed={"gif"}, max_pixels=limits.max_pixels,
+                       max_frames=limits.max_frames) == "gif"
+    template = load_template(ROOT / "tests" / "fixtures" / "templates" / "photo.toml")
+    url = "https://images.example/animated.gif"
+    values = coerce(template, {"photo": url})
+    rendered = render(RenderJob(template=template, values=values, images={url: gif},
+                                output=OutputOptions(format="png")), RenderMemo())
+    pixel = pyvips.Image.new_from_buffer(rendered.data, "")(100, 150)
+    assert pixel[0] > 180 and pixel[1] < 60 and pixel[2] < 60
