@@ -18,6 +18,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from cachetools import TTLCache
 from yarl import URL
 
+from ..cache import SingleFlight
 from ..config import Sources
 from ..errors import BadSource, UpstreamFailed
 from .addresses import OddHost, check_host_form, host_allowed, is_forbidden, parse_ip
@@ -142,7 +143,7 @@ class Fetcher:
         self.formats = RASTER_FORMATS | ({"svg"} if settings.allow_svg else set())
         self._lookup = lookup or system_lookup
         self._session: aiohttp.ClientSession | None = None
-        self._inflight: dict[str, asyncio.Task[FetchResult]] = {}
+        self._flight: SingleFlight[str, FetchResult] = SingleFlight()
         self._cache: TTLCache[str, FetchResult] | None = None
         if settings.cache_max_bytes > 0 and settings.cache_ttl_s > 0:
             self._cache = TTLCache(maxsize=settings.cache_max_bytes, ttl=settings.cache_ttl_s,
@@ -169,9 +170,7 @@ class Fetcher:
 
     async def close(self) -> None:
         """Cancel in-flight fetches and close the session."""
-        for task in list(self._inflight.values()):
-            task.cancel()
-        self._inflight.clear()
+        await self._flight.aclose()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -198,19 +197,9 @@ class Fetcher:
             hit = self._cache.get(url)
             if hit is not None:
                 return dataclasses.replace(hit, fetch_ms=0.0)
-        task = self._inflight.get(url)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._fetch_and_store(url))
-            self._inflight[url] = task
-            task.add_done_callback(lambda t: self._forget(url, t))
-        # shield: one caller giving up must not cancel the fetch the others are awaiting.
-        return await asyncio.shield(task)
-
-    def _forget(self, url: str, task: asyncio.Task[FetchResult]) -> None:
-        if self._inflight.get(url) is task:
-            del self._inflight[url]
-        if not task.cancelled():
-            task.exception()  # retrieved here so an abandoned failure is not logged as lost
+        # One fetch per URL however many renders ask; one caller giving up does not cancel
+        # it for the others (SingleFlight shields the shared task).
+        return await self._flight.run(url, lambda: self._fetch_and_store(url))
 
     async def _fetch_and_store(self, url: str) -> FetchResult:
         start = time.perf_counter()
