@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .config import Settings, load_settings
 from .errors import ConfigError, ProxyError, TemplateError, TooLarge
+from .template.registry import Registry
 
 EXIT_USAGE = 2
 EXIT_INPUT = 3      # bad value, unknown template (a 4xx on the web)
@@ -36,7 +37,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config or ())
 
 
-def _registry(settings: Settings):  # type: ignore[no-untyped-def]
+def _registry(settings: Settings) -> Registry:
     from .render.fontcheck import font_ok
     from .template.registry import Registry
 
@@ -46,6 +47,7 @@ def _registry(settings: Settings):  # type: ignore[no-untyped-def]
 def cmd_render(args: argparse.Namespace) -> int:
     """Render one image offline, to a file."""
     from .render import OutputLimits, RenderJob, render
+    from .sources.resolve import resolve_offline
     from .spec import OutputOptions
     from .template.values import coerce
 
@@ -56,7 +58,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     output = OutputOptions(format=fmt, width=args.width, height=args.height,
                            quality=args.quality, dpr=args.dpr)
     values = coerce(template, _pairs(args.values))
-    images = _fetch_images(settings, template, values)
+    images = resolve_offline(settings, template, values)
     job = RenderJob(template=template, values=values, output=output, images=images,
                     limits=OutputLimits(settings.limits.max_output_side,
                                         settings.limits.max_output_pixels),
@@ -74,13 +76,6 @@ def cmd_render(args: argparse.Namespace) -> int:
                   f"{'cut with ellipsis' if fit.cut else 'fits'}", file=sys.stderr)
     return 0
 
-
-def _fetch_images(settings: Settings, template, values) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
-    try:
-        from .sources.resolve import resolve_offline
-    except ImportError:
-        return {}
-    return resolve_offline(settings, template, values)
 
 
 def cmd_templates(args: argparse.Namespace) -> int:
@@ -172,10 +167,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _startup_check(settings: Settings) -> None:
     """Fail at start, not per request: every template renders with its defaults."""
-    try:
-        from .check import check_all
-    except ImportError:
-        return
+    from .check import check_all
+
     problems = check_all(_registry(settings), quick=True)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
