@@ -92,7 +92,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
         if t.description:
             print(f"  {t.description}")
         for var in t.variables.values():
-            bits = [var.type]
+            bits: list[str] = [var.type]
             if var.max_length:
                 bits.append(f"max {var.max_length}")
             if var.choices:
