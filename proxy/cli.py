@@ -182,8 +182,11 @@ def cmd_sign(args: argparse.Namespace) -> int:
     from .urls import sign_url
 
     settings = _settings(args)
+    if args.dev:
+        settings = _dev_settings(settings)  # the key `serve --dev` generated and uses
     if not settings.signing.keys:
-        raise ConfigError("signing.keys (PICSTREAM_SIGNING_KEYS): no key configured")
+        raise ConfigError("signing.keys (PICSTREAM_SIGNING_KEYS): no key configured "
+                          "(or pass --dev to use the development server's key)")
     template = _registry(settings).get(args.template)
     expires = int(time.time() + args.expires) if args.expires else None
     url = sign_url(args.template, _pairs(args.values), keys=settings.signing.keys,
@@ -326,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pin the current template version (immutable caching)")
     p.add_argument("--expires", type=int, metavar="SECONDS", help="expire after SECONDS")
     p.add_argument("--base-url", help="default: server.public_base_url")
+    p.add_argument("--dev", action="store_true",
+                   help="sign with the key `serve --dev` uses (data/dev-signing-key)")
     p.add_argument("--srcset", action="store_true",
                    help='print a srcset value "URL 1x, URL 2x" instead of one URL')
     p.set_defaults(func=cmd_sign)

@@ -82,3 +82,20 @@ def test_keygen_prints_a_usable_key() -> None:
     assert result.returncode == 0 and len(result.stdout.strip()) >= 40
     api = run("keygen", "--api", "--name", "ci")
     assert api.returncode == 0 and 'keys = ["ci:' in api.stderr
+
+
+def test_sign_dev_uses_the_dev_servers_key(tmp_path: Path) -> None:
+    env = {"PICSTREAM_SOURCES_DATA_DIR": str(tmp_path / "data")}
+    first = run("sign", "--dev", "social-card", "name=Ada", env=env)
+    assert first.returncode == 0, first.stderr
+    key_file = tmp_path / "data" / "dev-signing-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    again = run("sign", "--dev", "social-card", "name=Ada", env=env)
+    assert again.stdout == first.stdout
+    # and that key is what `serve --dev` verifies with
+    from proxy.config import load_settings
+    from proxy.urls import sign_url
+
+    key = key_file.read_text().strip()
+    assert first.stdout.strip().endswith(sign_url("social-card", {"name": "Ada"}, keys=[key]))
+    assert load_settings(environ={}).signing.keys == ()
