@@ -46,6 +46,11 @@ def authenticate(authorization: str | None, keys: Sequence[ApiKey]) -> str:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("an API key is required: Authorization: Bearer <key>")
+    return check_key(token, keys)
+
+
+def check_key(token: str, keys: Sequence[ApiKey]) -> str:
+    """The name of the configured key `token` is; 403 (BadApiKey) when it is none of them."""
     if len(token) > _MAX_KEY_CHARS or not token.isascii():
         raise BadApiKey("invalid API key")
     given = hashlib.sha256(token.encode("ascii")).digest()
