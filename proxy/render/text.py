@@ -21,6 +21,7 @@ import pyvips
 
 from ..template.colors import parse_color
 from ..template.model import TextLayer
+from ..template.values import valid_unicode
 from .context import DrawContext, TextFit
 from .patch import Patch
 from .vips import FONT_SUFFIXES, FONTS_DIR
@@ -61,9 +62,7 @@ class _Render:
 
 def clean_text(text: str) -> str:
     """Make user text safe for Pango: valid Unicode, no control characters except newlines."""
-    # Pairs a lone or split surrogate half can arrive as (JSON "\\ud83d"): re-pair valid
-    # ones, turn the rest into U+FFFD; Pango errors on them (DESIGN.md, "Security facts").
-    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    text = valid_unicode(text)  # the template's literal text never went through coerce
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     return _MARK_RUNS.sub(r"\1", _CONTROLS.sub("", text)).strip()
 

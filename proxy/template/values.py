@@ -16,7 +16,6 @@ from .model import RGBA, ImageLayer, Layer, RectLayer, SvgLayer, Template, TextL
 from .refs import substitute, xml_escape
 
 _ASSET_RE = re.compile(r"asset:[0-9a-f]{16,64}")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -56,11 +55,15 @@ class Values:
         return self._strings
 
 
-def clean_text(raw: str) -> str:
-    """Normalise user text: NFC, lone surrogates replaced, control characters dropped."""
+def valid_unicode(text: str) -> str:
+    """Re-pair split surrogate halves (JSON "\\ud83d\\ude00") and turn lone ones into U+FFFD."""
     # Lone surrogates make Pango raise (DESIGN.md security facts); replace, don't crash.
-    text = _SURROGATE.sub("\ufffd", raw)
-    text = unicodedata.normalize("NFC", text)
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def clean_text(raw: str) -> str:
+    """Normalise user text: valid Unicode, NFC, control characters dropped (but newlines)."""
+    text = unicodedata.normalize("NFC", valid_unicode(raw))
     return "".join(c for c in text if c == "\n" or unicodedata.category(c) != "Cc")
 
 

@@ -72,3 +72,4 @@ def test_bad_value_names_field(template, raw, field, reason) -> None:  # type: i
 
 def test_clean_text_replaces_lone_surrogates_and_controls() -> None:
     assert clean_text("a\ud800b\x00c\nd") == "a\ufffdbc\nd"
+    assert clean_text("\ud83d\ude00") == "\U0001F600"  # a pair split by JSON escapes
