@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
 import json
 import multiprocessing
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .atomic import remove_temp_files, write_atomic
 from .batch import Progress, run_batch
 from .batch_worker import WorkerJob, WorkerSetup, init_worker, render_chunk
 from .config import Settings
@@ -117,24 +117,10 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` by rename of a temp file: `path` is complete or absent."""
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
 def _clean_temp_files(folder: Path) -> None:
     # Leftovers of an interrupted run: never complete outputs, always safe to remove.
-    for stale in folder.glob(f".*{TMP_MARK}*"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
+    remove_temp_files(folder)
+    remove_temp_files(folder, f".*{TMP_MARK}*")  # the names earlier versions used
 
 
 @dataclass(frozen=True)
@@ -300,7 +286,7 @@ async def _render_api(api: str, api_key: str, plan: Plan, rows: list[Row], out: 
                 data = await resp.read()
                 if resp.status != 200:
                     raise BadRequest(_api_error(resp.status, data))
-            await loop.run_in_executor(None, write_atomic, path, data)
+            await loop.run_in_executor(None, lambda: write_atomic(path, data, fsync=False))
 
         await run_batch(iter_rows(rows), work, progress, concurrency=workers,
                         on_progress=on_progress, describe=_describe_error)

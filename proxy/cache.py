@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import struct
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from cachetools import LRUCache
+
+from .atomic import TMP_PREFIX, write_temp
 
 __all__ = ["ByteLRU", "CachedImage", "DiskCache", "SingleFlight"]
 
@@ -180,7 +181,6 @@ _MAGIC = b"PSC1"
 _DIGEST_LEN = 32
 _LEN = struct.Struct(">I")
 _PREFIX_LEN = len(_MAGIC) + _DIGEST_LEN + _LEN.size
-_TMP_PREFIX = ".tmp-"
 
 
 class DiskCache:
@@ -263,7 +263,7 @@ class DiskCache:
         path = self.root / name
         try:
             path.parent.mkdir(exist_ok=True)
-            tmp = _write_temp(path.parent, blob)
+            tmp = write_temp(path.parent, blob)
             try:
                 # The slow write and fsync happen outside the lock; the rename and the index
                 # change happen inside it, so concurrent puts and evictions of one name keep
@@ -322,7 +322,7 @@ class DiskCache:
         for sub in subdirs:
             with os.scandir(sub.path) as entries:
                 for entry in entries:
-                    if entry.name.startswith(_TMP_PREFIX):
+                    if entry.name.startswith(TMP_PREFIX):
                         with contextlib.suppress(OSError):
                             os.unlink(entry.path)
                         continue
@@ -414,20 +414,3 @@ def _decode(blob: bytes, key: str) -> CachedImage | None:
 def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
     """What tells one file apart from its replacement under the same name."""
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
-def _write_temp(folder: Path, blob: bytes) -> str:
-    """Write blob to a durable temp file in folder (for a rename) and return its path."""
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(blob)
-            file.flush()
-            # Without fsync a crash after the rename can leave an empty file under the final
-            # name (ext4 delayed allocation); the checksum would catch it, but as a miss.
-            os.fsync(file.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return tmp

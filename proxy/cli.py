@@ -46,6 +46,7 @@ def _registry(settings: Settings) -> Registry:
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render one image offline, to a file."""
+    from .atomic import write_atomic
     from .render import OutputLimits, RenderJob, render
     from .sources.resolve import resolve_offline
     from .spec import OutputOptions
@@ -65,9 +66,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                     explain=args.explain)
     rendered = render(job)
     out = Path(args.output)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(rendered.data)
-    tmp.replace(out)
+    write_atomic(out, rendered.data)
     print(f"{out}: {rendered.width}x{rendered.height} {rendered.format}, "
           f"{len(rendered.data)} bytes, {rendered.render_ms:.1f} ms", file=sys.stderr)
     if args.explain:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..atomic import remove_temp_files, write_atomic
 from ..errors import UnknownAsset
 from .sniff import check_image, header_info
 
 ID_LENGTH = 32
 _ID = re.compile(r"^[0-9a-f]{32}$")
-_TMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -59,9 +57,7 @@ class AssetStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.glob(f"{_TMP_PREFIX}*"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
+        remove_temp_files(self.root)
 
     def put(self, data: bytes, *, allowed: Collection[str], max_pixels: int,
             max_frames: int) -> AssetInfo:
@@ -109,24 +105,4 @@ class AssetStore:
         return self.root / asset_id
 
     def _write(self, name: str, data: bytes) -> None:
-        tmp = self.root / f"{_TMP_PREFIX}{name}-{os.getpid()}-{os.urandom(4).hex()}"
-        try:
-            with open(tmp, "xb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.root / name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        _fsync_dir(self.root)
-
-
-def _fsync_dir(path: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write_atomic(self.root / name, data)

@@ -1,0 +1,61 @@
+"""Files that appear whole or not at all: temp file in the same folder, then a rename.
+
+A reader (or a restart after a crash) sees either the old file or the complete new one; the
+temp files a crash leaves behind are named `.tmp-*` and removed by `remove_temp_files`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+TMP_PREFIX = ".tmp-"
+
+
+def write_temp(folder: Path, data: bytes, *, fsync: bool = True) -> Path:
+    """Write `data` to a new temp file in `folder` (ready for a rename) and return its path."""
+    fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if fsync:
+                # Without it a crash after the rename can leave an empty file under the final
+                # name (ext4 delayed allocation).
+                os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    return Path(name)
+
+
+def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write `data` to `path` by rename of a finished temp file: `path` is whole or absent."""
+    tmp = write_temp(path.parent, data, fsync=fsync)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if fsync:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable: it is on disk once the directory entry is."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_temp_files(folder: Path, pattern: str = f"{TMP_PREFIX}*") -> None:
+    """Remove what interrupted writes left in `folder` (never complete files)."""
+    for stale in folder.glob(pattern):
+        with contextlib.suppress(OSError):
+            stale.unlink()
