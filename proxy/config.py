@@ -45,6 +45,11 @@ class Server:
     playground: bool = setting(False, "Serve the template playground at /playground.")
     log_format: str = setting("json", "Access and app log format.", choices=("json", "console"))
 
+    @property
+    def render_thread_count(self) -> int:
+        """Render pool size: `render_threads`, or one per core (libvips releases the GIL)."""
+        return self.render_threads or (os.cpu_count() or 2)
+
 
 @dataclass(frozen=True)
 class Signing:

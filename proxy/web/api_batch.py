@@ -168,18 +168,12 @@ async def post_batch(request: web.Request) -> web.StreamResponse:
     }, status=202 if prerender else 200)
 
 
-def _render_threads(settings: Settings) -> int:
-    import os
-
-    return settings.server.render_threads or (os.cpu_count() or 2)
-
-
 async def _prerender(app: web.Application, batch: Batch, template: Template,
                      jobs: list[Minted | None]) -> None:
     """Render a batch's valid items at a lower priority than live requests."""
     state = app[API_STATE]
     service: ImageService = app[SERVICE]
-    threads = _render_threads(app[SETTINGS])
+    threads = app[SETTINGS].server.render_thread_count
 
     async def admit() -> None:
         # Lower priority: start a batch render only while a render thread is idle, so a live

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,14 +28,9 @@ from .playground import setup_playground
 from .service import ImageService
 
 
-def render_threads(settings: Settings) -> int:
-    """Pool size: one thread per core unless configured (libvips releases the GIL)."""
-    return settings.server.render_threads or (os.cpu_count() or 2)
-
-
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    pool = ThreadPoolExecutor(max_workers=render_threads(settings),
+    pool = ThreadPoolExecutor(max_workers=settings.server.render_thread_count,
                               thread_name_prefix="render")
     fetcher = Fetcher(settings.sources)
     await fetcher.start()
