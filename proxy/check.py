@@ -25,8 +25,8 @@ from .render.text import draw_text
 from .spec import OutputOptions
 from .template.colors import parse_color, to_hex
 from .template.load import load_template
-from .template.model import ImageLayer, Layer, RectLayer, SvgLayer, Template, TextLayer, Variable
-from .template.refs import references, substitute, xml_escape
+from .template.model import Layer, SvgLayer, Template, TextLayer, Variable
+from .template.refs import layer_strings, references, substitute, xml_escape
 from .template.registry import Registry
 from .template.values import Values, coerce
 
@@ -153,24 +153,8 @@ def check_template(template: Template, *, quick: bool = False,
 
 # -- validation without rendering -------------------------------------------------------------
 
-def _layer_strings(layer: Layer) -> list[tuple[str, str]]:
-    """(key, text) of every field of a layer that may hold `{variable}` references."""
-    out: list[tuple[str, str]] = []
-    if isinstance(layer, TextLayer):
-        out += [("text", layer.text), ("color", layer.color)]
-    elif isinstance(layer, RectLayer):
-        out += [("fill", layer.fill or ""), ("stroke", layer.stroke or "")]
-        if layer.gradient is not None:
-            out += [(f"gradient.stops[{i}]", c) for i, (_, c) in enumerate(layer.gradient.stops)]
-    elif isinstance(layer, ImageLayer):
-        out += [("src", layer.src), ("tint", layer.tint or "")]
-    else:
-        out.append(("svg", layer.svg))
-    return out
-
-
 def _colour_fields(layer: Layer) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in _layer_strings(layer)
+    return [(k, v) for k, v in layer_strings(layer)
             if v and (k in ("color", "fill", "stroke", "tint") or k.startswith("gradient"))]
 
 
@@ -191,7 +175,7 @@ def _static_problems(template: Template, file: str) -> list[Problem]:
             if layer.when.lstrip("!") not in template.variables:
                 problems.append(Problem("error", f"{where}.when",
                                         f"undefined variable {layer.when.lstrip('!')!r}"))
-        for key, text in _layer_strings(layer):
+        for key, text in layer_strings(layer):
             for name in sorted(references(text)):
                 used.add(name)
                 if name not in template.variables:

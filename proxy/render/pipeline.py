@@ -20,7 +20,7 @@ from ..errors import BadSource, InvalidValue, RenderTimeout, TooLarge
 from ..spec import OutputOptions
 from ..template.colors import parse_color
 from ..template.model import ImageLayer, Layer, Template, TextLayer
-from ..template.refs import has_refs, substitute
+from ..template.refs import has_refs, layer_strings, substitute
 from ..template.values import Values, is_drawn, resolve_layer
 from .blend import Ready, blend, paste, patch_bytes, ready
 from .context import DrawContext, TextFit
@@ -146,14 +146,7 @@ def _repeats(layer: Layer, resolved: Layer) -> bool:
 
 def _is_static(layer: Layer) -> bool:
     """No `{variable}` in any field and no `when`: the layer is the same in every render."""
-    if layer.when is not None:
-        return False
-    fields = [getattr(layer, name, None) for name in ("text", "color", "fill", "stroke", "tint",
-                                                       "src", "svg")]
-    gradient = getattr(layer, "gradient", None)
-    if gradient is not None:
-        fields += [colour for _, colour in gradient.stops]
-    return not any(isinstance(f, str) and has_refs(f) for f in fields)
+    return layer.when is None and not any(has_refs(text) for _, text in layer_strings(layer))
 
 
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:

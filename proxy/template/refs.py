@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from .model import ImageLayer, Layer, RectLayer, TextLayer
+
 _REF = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -47,3 +49,19 @@ def xml_escape(value: str) -> str:
     value = _XML_INVALID.sub("", value)
     return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&apos;"))
+
+
+def layer_strings(layer: Layer) -> list[tuple[str, str]]:
+    """(key, text) of every field of a layer that may hold `{variable}` references."""
+    out: list[tuple[str, str]] = []
+    if isinstance(layer, TextLayer):
+        out += [("text", layer.text), ("color", layer.color)]
+    elif isinstance(layer, RectLayer):
+        out += [("fill", layer.fill or ""), ("stroke", layer.stroke or "")]
+        if layer.gradient is not None:
+            out += [(f"gradient.stops[{i}]", c) for i, (_, c) in enumerate(layer.gradient.stops)]
+    elif isinstance(layer, ImageLayer):
+        out += [("src", layer.src), ("tint", layer.tint or "")]
+    else:
+        out.append(("svg", layer.svg))
+    return out
