@@ -162,8 +162,8 @@ def _static_problems(template: Template, file: str) -> list[Problem]:
     """Fonts, colours, boxes, variables and SVG art: what can be known without a render."""
     problems: list[Problem] = []
     width, height = template.size
-    used: set[str] = set(references(template.background))
-    colour_fields = [("background", template.background)]
+    used: set[str] = set(references(template.background)) | set(references(template.matte))
+    colour_fields = [("background", template.background), ("matte", template.matte)]
     for index, layer in enumerate(template.layers):
         where = f"{file}: layers[{index}]"
         x, y, w, h = layer.box

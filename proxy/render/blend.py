@@ -96,7 +96,10 @@ def paste(canvas: pyvips.Image, size: tuple[int, int], bands: int,
         # integer arithmetic, faster than composite's float path.
         merged = rgba[3].ifthenelse(rgba.extract_band(0, n=3), region, blend=True)
     else:
-        merged = region.composite2(rgba, "over").cast("uchar").copy(interpretation="srgb")
+        # `rgba` came from raw memory ("multiband"): composite2 needs to know it is sRGB, or
+        # it looks for a colourspace route and fails (every transparent canvas was a 500).
+        merged = (region.composite2(rgba.copy(interpretation="srgb"), "over")
+                  .cast("uchar").copy(interpretation="srgb"))
     return canvas.insert(merged, x0, y0)
 
 

@@ -70,16 +70,19 @@ def to_srgb_uchar(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
-def encode(image: pyvips.Image, fmt: str, quality: int | None) -> bytes:
-    """Encode to webp, avif, png, jpeg (or jpg) or gif, metadata stripped."""
+def encode(image: pyvips.Image, fmt: str, quality: int | None,
+           matte: tuple[int, int, int] = (255, 255, 255)) -> bytes:
+    """Encode to webp, avif, png, jpeg (or jpg) or gif, metadata stripped.
+
+    JPEG has no alpha: a transparent canvas is flattened onto `matte` (the template's `matte`
+    colour, white by default). The other formats keep the alpha (GIF as 1-bit transparency).
+    """
     fmt = "jpeg" if fmt == "jpg" else fmt
     if fmt not in _SAVERS:
         raise ValueError(f"unknown output format: {fmt!r}")
     image = to_srgb_uchar(image)
     if fmt == "jpeg" and image.hasalpha():
-        # JPEG has no alpha: flatten onto white, the colour a transparent area shows in most
-        # mail clients and pages (a transparent canvas is unusual: templates have a background)
-        image = image.flatten(background=[255, 255, 255])
+        image = image.flatten(background=list(matte))
     options: dict[str, Any] = dict(SAVE_OPTIONS[fmt])
     if fmt in _QUALITY_OPTION:
         options[_QUALITY_OPTION[fmt]] = max(1, min(100, quality or DEFAULT_QUALITY[fmt]))

@@ -340,8 +340,14 @@ def resize_output(state: RenderState) -> RenderState:
     assert state.canvas is not None
     if state.out_size != state.draw_size:
         out_w, out_h = state.out_size
-        state.canvas = state.canvas.resize(out_w / state.draw_size[0],
-                                           vscale=out_h / state.draw_size[1])
+        canvas = state.canvas
+        if canvas.hasalpha():
+            # resampling straight alpha drags the colour of transparent pixels into the edges
+            canvas = canvas.premultiply()
+        canvas = canvas.resize(out_w / state.draw_size[0], vscale=out_h / state.draw_size[1])
+        if canvas.hasalpha():
+            canvas = canvas.unpremultiply().cast("uchar").copy(interpretation="srgb")
+        state.canvas = canvas
         if (state.canvas.width, state.canvas.height) != state.out_size:
             # resize rounds its output size; the answer must be exactly what was asked
             state.canvas = state.canvas.gravity("centre", out_w, out_h, extend="copy")
@@ -374,7 +380,12 @@ def encode_output(state: RenderState) -> RenderState:
     assert state.canvas is not None
     _check_deadline(state)
     out = state.job.output
-    state.data = encode(state.canvas, out.format, out.quality)
+    matte = (255, 255, 255)
+    if state.canvas.hasalpha():
+        r, g, b, _ = _colour(substitute(state.job.template.matte, state.job.values.strings()),
+                             "matte")
+        matte = (r, g, b)
+    state.data = encode(state.canvas, out.format, out.quality, matte)
     return state
 
 

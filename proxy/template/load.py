@@ -440,7 +440,8 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
     except tomllib.TOMLDecodeError as exc:
         raise ctx.fail("", f"invalid TOML: {exc}") from None
     _check_keys(
-        ctx, "", data, ("size", "background", "description", "formats", "variables", "layers")
+        ctx, "", data,
+        ("size", "background", "matte", "description", "formats", "variables", "layers"),
     )
     size_raw = _get(ctx, "", data, "size", list)
     if (
@@ -458,6 +459,7 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
     background = _colour_or_ref(
         ctx, "background", _get(ctx, "", data, "background", str, "#00000000"), variables
     )
+    matte = _colour_or_ref(ctx, "matte", _get(ctx, "", data, "matte", str, "#ffffff"), variables)
     formats = tuple(_get(ctx, "", data, "formats", list, list(FORMATS)))
     for fmt in formats:
         if fmt not in FORMATS:
@@ -481,4 +483,5 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
         formats=formats,
         description=_get(ctx, "", data, "description", str, ""),
         files=files,
+        matte=matte,
     )

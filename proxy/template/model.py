@@ -113,4 +113,7 @@ class Template:
     version: str
     formats: tuple[str, ...] = FORMATS
     description: str = ""
+    # What transparent areas are flattened onto in formats without alpha (JPEG): colour or
+    # "{var}". PNG, WebP, AVIF and GIF keep the transparency.
+    matte: str = "#ffffff"
     files: dict[str, bytes] = field(default_factory=dict, repr=False)  # local art by rel path
