@@ -37,11 +37,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config or ())
 
 
-def _registry(settings: Settings) -> Registry:
+def _registry(settings: Settings, *, warn: bool = True) -> Registry:
+    """The templates; a file that does not load is a warning, and the others still work."""
     from .render.fontcheck import font_ok
     from .template.registry import Registry
 
-    return Registry(Path(settings.templates.dir), font_ok=font_ok)
+    registry = Registry(Path(settings.templates.dir), font_ok=font_ok)
+    if warn:
+        for message in sorted(registry.errors.values()):
+            print(f"picstream: warning: skipping a template that does not load: {message}",
+                  file=sys.stderr)
+    return registry
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -165,13 +171,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _startup_check(settings: Settings) -> None:
-    """Fail at start, not per request: every template renders with its defaults."""
+    """Check every template at start (load, render with defaults) and say what is broken.
+
+    A broken template is reported here, in the log, in /readyz and in the playground, and
+    answers 503 `broken_template`; the others keep working (one user's typo must not take
+    every template down).
+    """
     from .check import check_all
 
-    problems = check_all(_registry(settings), quick=True)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        raise TemplateError(errors[0].where, errors[0].message)
+    registry = _registry(settings, warn=False)
+    for problem in check_all(registry, quick=True):
+        if problem.severity == "error":
+            print(f"picstream: warning: template problem: {problem}", file=sys.stderr)
 
 
 def cmd_sign(args: argparse.Namespace) -> int:

@@ -171,6 +171,13 @@ class RenderTimeout(ProxyError):
     code = "render_timeout"
 
 
+class BrokenTemplate(ProxyError):
+    """A template file exists but does not load; the reason is in /readyz and the log."""
+
+    status = 503
+    code = "broken_template"
+
+
 class TemplateError(Exception):
     """A template file is invalid: raised at load/check time, never mapped to HTTP."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -9,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import NotFound, TemplateError
+from ..errors import BrokenTemplate, NotFound, TemplateError
 from .load import load_template
 from .model import Template
+
+log = logging.getLogger("picstream.templates")
 
 
 @dataclass(frozen=True)
@@ -21,10 +24,15 @@ class _Entry:
 
 
 class Registry:
-    """Loaded templates; `get` re-checks file stamps at most every `poll_s` when reloading."""
+    """Loaded templates; `get` re-checks file stamps at most every `poll_s` when reloading.
+
+    A file that does not load is recorded in `errors` (and logged) and the others keep
+    working: one user's typo must not take every template down. With `strict`, the first
+    bad file raises instead (tests and tools that want that).
+    """
 
     def __init__(self, folder: Path, *, reload: bool = False, poll_s: float = 0.5,
-                 font_ok: Callable[[str], bool] | None = None) -> None:
+                 font_ok: Callable[[str], bool] | None = None, strict: bool = False) -> None:
         self.folder = Path(folder)
         self.reload = reload
         self.poll_s = poll_s
@@ -33,7 +41,7 @@ class Registry:
         self._entries: dict[str, _Entry] = {}
         self._checked_at = 0.0
         self.errors: dict[str, str] = {}
-        self.load_all(strict=True)
+        self.load_all(strict=strict)
 
     def _stamp(self, template_path: Path,
                template: Template | None) -> tuple[tuple[str, int, int], ...]:
@@ -66,9 +74,18 @@ class Registry:
                 continue
             entries[template.name] = _Entry(template, self._stamp(path, template))
         with self._lock:
+            before = self.errors
             self._entries = entries
             self.errors = errors
             self._checked_at = time.monotonic()
+        for name, message in sorted(errors.items()):
+            if before.get(name) != message:
+                log.warning("template %s does not load%s: %s", name,
+                            " (serving its last good version)" if name in entries else "",
+                            message)
+        for name in sorted(set(before) - set(errors)):
+            if name in entries:
+                log.info("template %s loads again", name)
 
     def _maybe_reload(self) -> None:
         now = time.monotonic()
@@ -90,6 +107,12 @@ class Registry:
         self._maybe_reload()
         entry = self._entries.get(name)
         if entry is None:
+            error = self.errors.get(name)
+            if error is not None:
+                # With reload on (development) the author reads the reason in the response;
+                # in production it goes to the log and /readyz only.
+                raise BrokenTemplate(f"template {name} does not load"
+                                     + (f": {error}" if self.reload else ""), detail=error)
             raise NotFound(f"unknown template: {name[:64]}")
         return entry.template
 
