@@ -53,6 +53,10 @@ def setup_logging(fmt: str, level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # aiohttp's own loggers (protocol errors, shutdown) in the same format: one line each.
+    aiohttp_log = logging.getLogger("aiohttp")
+    aiohttp_log.handlers[:] = [handler]
+    aiohttp_log.propagate = False
     logging.getLogger("aiohttp.access").disabled = True
 
 

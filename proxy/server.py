@@ -8,8 +8,6 @@ import signal
 import socket
 import sys
 
-from aiohttp import web
-
 from .config import Settings, replace
 from .logs import AccessLog, setup_logging
 
@@ -19,19 +17,14 @@ def _serve_one(settings: Settings, sock: socket.socket | None,
     import uvloop
 
     from .web.app import create_app
+    from .web.protocol import serve
 
     setup_logging(settings.server.log_format)
     app = create_app(settings, access_log=AccessLog(settings.server.log_format))
     # uvloop is installed in exactly one place: here.
     uvloop.install()
-    kwargs: dict[str, object] = {"print": None,
-                                 "shutdown_timeout": settings.server.shutdown_timeout_s,
-                                 "handle_signals": True, "access_log": None}
-    if sock is not None:
-        web.run_app(app, sock=sock, **kwargs)  # type: ignore[arg-type]
-    else:
-        web.run_app(app, host=settings.server.host, port=settings.server.port,
-                    reuse_port=reuse_port, **kwargs)  # type: ignore[arg-type]
+    serve(app, host=settings.server.host, port=settings.server.port, sock=sock,
+          reuse_port=reuse_port, shutdown_timeout_s=settings.server.shutdown_timeout_s)
 
 
 def _bind(settings: Settings) -> socket.socket:

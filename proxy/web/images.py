@@ -14,7 +14,8 @@ from ..template.colors import parse_color
 from ..template.refs import has_refs
 from ..template.values import coerce
 from ..urls import check_expiry, verify_raw
-from .http import cache_control, etag, is_not_modified, negotiate_format
+from .freshness import Lifetime, cache_control, etag, is_not_modified
+from .http import negotiate_format
 from .keys import CACHE_TIER, REGISTRY, SERVICE, SETTINGS, TEMPLATE_NAME
 from .service import ImageService
 
@@ -33,7 +34,7 @@ class KnownURL:
     cache_key: str
     template: str
     version: str
-    expires: int | None
+    lifetime: Lifetime
     headers: dict[str, str]
 
 
@@ -63,19 +64,26 @@ def _fast_path(request: web.Request, service: ImageService) -> web.Response | No
     known = service.known_urls.get(key)
     if known is None:
         return None
-    if known.expires is not None and time.time() >= known.expires:
-        return None
+    expires = known.lifetime.expires
+    headers = known.headers
+    if expires is not None:
+        now = time.time()
+        if now >= expires:
+            return None
+        # The lifetime shrinks as `exp` nears (web/freshness.py).
+        headers = {**headers, "Cache-Control": cache_control(known.lifetime,
+                                                             service.settings.cache, now)}
     if request.app[REGISTRY].get(known.template).version != known.version:
         return None
     request[TEMPLATE_NAME] = known.template
-    if is_not_modified(request.headers.get("If-None-Match"), known.headers["ETag"]):
+    if is_not_modified(request.headers.get("If-None-Match"), headers["ETag"]):
         request[CACHE_TIER] = "304"
-        return web.Response(status=304, headers=known.headers)
+        return web.Response(status=304, headers=headers)
     image = service.lru.get(known.cache_key)
     if image is None:
         return None
     total_ms = (time.perf_counter() - started) * 1000
-    return _respond(request, image, known.headers, "memory",
+    return _respond(request, image, headers, "memory",
                     [f"total;dur={total_ms:.2f}", 'cache;desc="memory"'])
 
 
@@ -99,7 +107,8 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     verify_raw(info["sig"], info["template"], info["fmt"], pairs, settings.signing.keys,
                allow_unsafe=settings.signing.allow_unsafe)
     spec = parse_request(info["template"], info["fmt"], pairs, url_bytes, settings.limits)
-    check_expiry(spec, now=time.time())
+    now = time.time()
+    check_expiry(spec, now=now)
     template = app[REGISTRY].get(spec.template)
     fmt = spec.fixed_format or negotiate_format(request.headers.get("Accept", ""),
                                                 _fallback_format(template.background))
@@ -108,12 +117,11 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     values = coerce(template, dict(spec.variables))
     service = app[SERVICE]
     key = service.key_for(spec, template, fmt)
-    tag = etag(key)
-    pinned_current = spec.version == template.version
+    # Before rendering, only the real image's validators are known: a 304 confirms only it.
+    lifetime = Lifetime(pinned_current=spec.version == template.version, expires=spec.expires)
     headers = {
-        "ETag": tag,
-        "Cache-Control": cache_control(pinned_current=pinned_current, fallback=False,
-                                       cache=settings.cache),
+        "ETag": etag(key),
+        "Cache-Control": cache_control(lifetime, settings.cache, now),
         # Lets a CDN purge every image of a template (Fastly Surrogate-Key, Cloudflare Cache-Tag).
         "Surrogate-Key": f"tpl-{template.name} tpl-{template.name}-{template.version}",
         "Cache-Tag": f"tpl-{template.name},tpl-{template.name}-{template.version}",
@@ -122,7 +130,8 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     if spec.fixed_format is None:
         headers["Vary"] = "Accept"
     request[TEMPLATE_NAME] = template.name
-    if is_not_modified(request.headers.get("If-None-Match"), tag):
+    if_none_match = request.headers.get("If-None-Match")
+    if is_not_modified(if_none_match, headers["ETag"]):
         request[CACHE_TIER] = "304"
         return web.Response(status=304, headers=headers)
     served = await service.get(spec, template, values, fmt)
@@ -132,11 +141,15 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
         if spec.fixed_format is None:
             known_key += "\n" + negotiate_format(request.headers.get("Accept", ""), "?")
         service.known_urls[known_key] = KnownURL(key, template.name, template.version,
-                                                 spec.expires, headers)
+                                                 lifetime, headers)
     if image.fallback_reason is not None:
-        headers["Cache-Control"] = cache_control(pinned_current=False, fallback=True,
-                                                 cache=settings.cache)
-        headers["X-Fallback"] = image.fallback_reason
+        # What was drawn decides: the fallback's own tag and short life.
+        drawn = Lifetime(pinned_current=False, expires=spec.expires, fallback=True)
+        headers = {**headers, "ETag": image.etag, "X-Fallback": image.fallback_reason,
+                   "Cache-Control": cache_control(drawn, settings.cache, time.time())}
+        if is_not_modified(if_none_match, image.etag):
+            request[CACHE_TIER] = "304"
+            return web.Response(status=304, headers=headers)
     if spec.debug and image.explain is not None:
         # Only signed debug URLs carry it: the fits are the author's business, not a visitor's.
         headers["X-Explain"] = image.explain

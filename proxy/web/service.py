@@ -25,8 +25,9 @@ from ..sources.resolve import SourceResolver
 from ..spec import CONTENT_TYPES, RenderSpec
 from ..template.model import Template
 from ..template.values import Values
+from .freshness import drawn_etag
 from .gate import RenderGate
-from .http import cache_key, etag
+from .http import cache_key
 
 
 def explain_json(fits: Sequence[TextFit]) -> str:
@@ -123,9 +124,10 @@ class ImageService:
             except TimeoutError:
                 raise RenderTimeout("render took too long") from None
             self.renders += 1
+        fallback_reason = fallback_reason or rendered.fallback_reason
         return CachedImage(data=rendered.data, content_type=CONTENT_TYPES[fmt],
-                           width=rendered.width, height=rendered.height, etag=etag(key),
-                           render_ms=rendered.render_ms,
-                           fallback_reason=fallback_reason or rendered.fallback_reason,
+                           width=rendered.width, height=rendered.height,
+                           etag=drawn_etag(key, fallback_reason),
+                           render_ms=rendered.render_ms, fallback_reason=fallback_reason,
                            explain=explain_json(rendered.fits) if spec.debug else None,
                            ), fetch_ms

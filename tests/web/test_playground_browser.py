@@ -20,7 +20,8 @@ from proxy.config import Settings
 from proxy.render import RenderJob, render
 from proxy.spec import parse_request
 from proxy.template.values import coerce
-from proxy.web.http import cache_key, etag
+from proxy.web.freshness import etag
+from proxy.web.http import cache_key
 from proxy.web.keys import REGISTRY, SETTINGS
 
 CHROMIUM = os.environ.get("PICSTREAM_CHROMIUM", "/usr/bin/chromium")
