@@ -34,7 +34,21 @@ def _pairs(items: Sequence[str]) -> dict[str, str]:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config or ())
+    settings = load_settings(args.config or ())
+    _use_fonts(settings)
+    return settings
+
+
+def _use_fonts(settings: Settings) -> None:
+    """Point fontconfig at `templates.fonts_dir` before anything lays out text."""
+    import os
+
+    from .render.vips import FONTS_DIR_ENV
+
+    os.environ[FONTS_DIR_ENV] = settings.templates.fonts_dir  # spawned workers inherit it
+    from .render.vips import setup_vips
+
+    setup_vips()
 
 
 def _registry(settings: Settings, *, warn: bool = True) -> Registry:

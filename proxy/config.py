@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import ConfigError
+from .shipped import DEFAULT_CONFIG, SHIPPED_FONTS, SHIPPED_TEMPLATES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
 
 
 def setting(default: Any, help: str, *, min: float | None = None, max: float | None = None,
@@ -121,7 +121,8 @@ class Api:
 
 @dataclass(frozen=True)
 class Templates:
-    dir: str = setting(str(PROJECT_ROOT / "templates"), "Directory of template TOML files.")
+    dir: str = setting("", "Directory of template TOML files; empty: the shipped templates.")
+    fonts_dir: str = setting("", "Fonts directory holding a fonts.conf; empty: the shipped fonts.")
     reload: bool = setting(False, "Reload templates when their files change.")
 
 
@@ -259,7 +260,9 @@ def load_settings(files: Sequence[str | Path] = (), environ: Mapping[str, str] |
                 value = _coerce(info, hints[f.name], environ[info.env_var], True)
             _check_bounds(info, f.metadata, value)
             if (section, f.name) == ("templates", "dir"):
-                value = _resolve_dir(value)
+                value = _resolve_dir(value, SHIPPED_TEMPLATES)
+            if (section, f.name) == ("templates", "fonts_dir"):
+                value = _resolve_dir(value, SHIPPED_FONTS)
             values[f.name] = value
         sections[section] = cls(**values)
     settings = Settings(**sections)
@@ -267,8 +270,11 @@ def load_settings(files: Sequence[str | Path] = (), environ: Mapping[str, str] |
     return settings
 
 
-def _resolve_dir(value: str) -> str:
-    """A relative templates dir is looked up in the working directory, then the project."""
+def _resolve_dir(value: str, shipped: Path) -> str:
+    """Empty means the shipped folder; a relative one is looked up in the working directory,
+    then in a clone's root (the tests' and `make serve`'s way)."""
+    if not value:
+        return str(shipped)
     path = Path(value)
     if path.is_absolute() or path.is_dir():
         return str(path.resolve())
@@ -287,6 +293,10 @@ def _check_cross(settings: Settings) -> None:
     if not Path(settings.templates.dir).is_dir():
         raise ConfigError(f"templates.dir (PICSTREAM_TEMPLATES_DIR): not a directory: "
                           f"{settings.templates.dir}")
+    if not (Path(settings.templates.fonts_dir) / "fonts.conf").is_file():
+        raise ConfigError(f"templates.fonts_dir (PICSTREAM_TEMPLATES_FONTS_DIR): no fonts.conf "
+                          f"in {settings.templates.fonts_dir} (copy the shipped one beside "
+                          f"your fonts)")
 
 
 def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:

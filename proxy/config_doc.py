@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .config import PROJECT_ROOT, describe
+from .config import describe
 
 
 def _toml_value(value: object) -> str:
@@ -28,8 +28,6 @@ def defaults_toml() -> str:
             section = info.section
             lines += ["", f"[{section}]"] if lines[-1] else [f"[{section}]"]
         default = info.default
-        if info.section == "templates" and info.name == "dir":
-            default = "templates"
         lines.append(f"# {info.help}")
         lines.append(f"{info.name} = {_toml_value(default)}")
     return "\n".join(lines) + "\n"
@@ -39,9 +37,6 @@ def markdown_table() -> str:
     """The README's config table: TOML key, env var, default, meaning."""
     rows = ["| TOML key | Environment variable | Default | Meaning |", "|---|---|---|---|"]
     for info in describe():
-        default = info.default
-        if info.section == "templates" and info.name == "dir":
-            default = "templates"
-        shown = _toml_value(default).replace(str(PROJECT_ROOT) + "/", "")
+        shown = _toml_value(info.default)
         rows.append(f"| `{info.toml_key}` | `{info.env_var}` | `{shown}` | {info.help} |")
     return "\n".join(rows)

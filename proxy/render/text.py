@@ -24,7 +24,7 @@ from ..template.model import TextLayer
 from ..template.values import valid_unicode
 from .context import DrawContext, TextFit
 from .patch import Patch
-from .vips import FONT_SUFFIXES, FONTS_DIR
+from .vips import FONT_SUFFIXES, fonts_dir
 
 ELLIPSIS = "\u2026"
 PANGO_UNITS = 1024           # Pango units per point; dpi=72 makes a point one pixel
@@ -244,7 +244,7 @@ def _baseline_in_line(font: str, size_px: float, lh_px: float) -> float:
 def _font_metrics(font: str) -> tuple[float, float]:
     """Ascent and descent in em of the shipped file whose family starts `font` (Inter if none)."""
     fallback = (0.96875, 0.2421875)          # Inter's hhea values
-    for path in sorted(FONTS_DIR.iterdir()):
+    for path in sorted(fonts_dir().iterdir()):
         if path.suffix.lower() not in FONT_SUFFIXES:
             continue
         stem = path.stem.split("-")[0]

@@ -14,8 +14,13 @@ from pathlib import Path
 
 import pyvips
 
-FONTS_DIR = Path(__file__).resolve().parents[2] / "templates" / "fonts"
+from ..shipped import SHIPPED_FONTS
+
+FONTS_DIR = SHIPPED_FONTS
 FONTS_CONF = FONTS_DIR / "fonts.conf"
+# `templates.fonts_dir` travels in its own environment variable: the CLI exports it before
+# libvips starts, and spawned workers inherit it before they import this package.
+FONTS_DIR_ENV = "PICSTREAM_TEMPLATES_FONTS_DIR"
 FONT_SUFFIXES = (".ttf", ".otf")
 
 # Modest operation-cache limits: renders differ per request, so a big cache only holds
@@ -44,7 +49,7 @@ def setup_vips(fonts_conf: Path | None = None) -> None:
     Idempotent: every step sets a value rather than toggling one, so calling it again (from
     tests, the CLI and the server in one process) does no harm.
     """
-    conf = (fonts_conf or FONTS_CONF).resolve()
+    conf = (fonts_conf or fonts_dir() / "fonts.conf").resolve()
     if not conf.is_file():
         raise FileNotFoundError(f"fontconfig file not found: {conf}")
     # os.environ calls putenv(), so fontconfig's getenv() in the same process sees it.
@@ -67,10 +72,15 @@ def vips_version() -> str:
     return ".".join(str(pyvips.version(i)) for i in range(3))
 
 
-def font_families(fonts_dir: Path = FONTS_DIR) -> set[str]:
-    """Family names of the shipped font files, read from their `name` tables."""
+def fonts_dir() -> Path:
+    """The fonts folder in use: `templates.fonts_dir` when set, else the shipped fonts."""
+    return Path(os.environ.get(FONTS_DIR_ENV) or FONTS_DIR).resolve()
+
+
+def font_families(folder: Path | None = None) -> set[str]:
+    """Family names of the font files in use, read from their `name` tables."""
     families: set[str] = set()
-    for path in sorted(fonts_dir.iterdir()):
+    for path in sorted((folder or fonts_dir()).iterdir()):
         if path.suffix.lower() in FONT_SUFFIXES:
             family = _family_name(path)
             if family:
