@@ -1,0 +1,3 @@
+module picstream
+
+go 1.19
