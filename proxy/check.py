@@ -155,7 +155,8 @@ def check_template(template: Template, *, quick: bool = False,
 
 def _colour_fields(layer: Layer) -> list[tuple[str, str]]:
     return [(k, v) for k, v in layer_strings(layer)
-            if v and (k in ("color", "fill", "stroke", "tint") or k.startswith("gradient"))]
+            if v and (k in ("color", "fill", "stroke", "tint", "background")
+                      or k.startswith("gradient"))]
 
 
 def _static_problems(template: Template, file: str) -> list[Problem]:

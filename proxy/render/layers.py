@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..template.model import ImageLayer, RectLayer, SvgLayer, TextLayer
+from ..template.model import BarcodeLayer, ImageLayer, QrLayer, RectLayer, SvgLayer, TextLayer
+from .code import draw_code
 from .context import DrawContext
 from .image import draw_image
 from .patch import Patch
@@ -25,4 +26,6 @@ DRAW: dict[type, DrawFn] = {
     TextLayer: _text,
     ImageLayer: draw_image,
     SvgLayer: draw_svg,
+    QrLayer: draw_code,
+    BarcodeLayer: draw_code,
 }

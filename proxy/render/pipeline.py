@@ -19,7 +19,7 @@ import pyvips
 from ..errors import BadSource, InvalidValue, RenderTimeout, TooLarge
 from ..spec import OutputOptions
 from ..template.colors import parse_color
-from ..template.model import ImageLayer, Layer, Template, TextLayer
+from ..template.model import CodeLayer, ImageLayer, Layer, Template, TextLayer
 from ..template.refs import has_refs, layer_strings, substitute
 from ..template.values import Values, is_drawn, resolve_layer
 from .blend import Ready, blend, paste, patch_bytes, ready
@@ -139,6 +139,8 @@ def _repeats(layer: Layer, resolved: Layer) -> bool:
     """
     if isinstance(layer, TextLayer):
         return not has_refs(layer.text)
+    if isinstance(layer, CodeLayer):
+        return not has_refs(layer.value)     # a coupon code is new every render
     if isinstance(resolved, ImageLayer):
         return resolved.src == "" or resolved.src.startswith("local:")
     return True

@@ -13,10 +13,12 @@ from ..errors import TemplateError
 from .colors import parse_color
 from .model import (
     FORMATS,
+    BarcodeLayer,
     Box,
     Gradient,
     ImageLayer,
     Layer,
+    QrLayer,
     RectLayer,
     SvgLayer,
     Template,
@@ -24,6 +26,7 @@ from .model import (
     Variable,
 )
 from .refs import references
+from .symbols import barcode_matrix
 
 NAME_RE = r"[a-z0-9][a-z0-9-]{0,63}"
 VARIABLE_TYPES = ("text", "color", "image", "number", "choice", "boolean")
@@ -249,6 +252,7 @@ def _gradient(ctx: _Ctx, where: str, raw: Any, variables: Mapping[str, Variable]
 
 
 _COMMON = ("type", "box", "when", "opacity")
+_CODE_KEYS = ("value", "color", "background", "quiet_zone", "min_module")
 _LAYER_KEYS = {
     "rect": _COMMON + ("fill", "gradient", "radius", "stroke", "stroke_width"),
     "text": _COMMON
@@ -267,6 +271,8 @@ _LAYER_KEYS = {
     ),
     "image": _COMMON + ("src", "fit", "gravity", "mask", "radius", "tint"),
     "svg": _COMMON + ("src", "svg"),
+    "qr": _COMMON + _CODE_KEYS + ("error",),
+    "barcode": _COMMON + _CODE_KEYS + ("symbology",),
 }
 
 
@@ -286,7 +292,7 @@ def _layer(
     kind = _get(ctx, where, raw, "type", str)
     if kind not in _LAYER_KEYS:
         raise ctx.fail(
-            f"{where}.type", f"unknown layer type {kind!r} (one of rect, text, image, svg)"
+            f"{where}.type", f"unknown layer type {kind!r} (one of {', '.join(_LAYER_KEYS)})"
         )
     _check_keys(ctx, where, raw, _LAYER_KEYS[kind])
     box = _box(ctx, where, raw.get("box"), size)
@@ -409,6 +415,8 @@ def _layer(
             ),  # type: ignore[arg-type]
             mask=choice("mask", ("none", "circle"), "none"),  # type: ignore[arg-type]
         )
+    if kind in ("qr", "barcode"):
+        return _code_layer(ctx, where, kind, raw, common, variables)
     # svg: inline `svg = "<svg ...>"` or a local `src = "art/badge.svg"`
     if ("svg" in raw) == ("src" in raw):
         raise ctx.fail(where, "an svg layer needs exactly one of `svg` (inline) or `src` (file)")
@@ -422,6 +430,41 @@ def _layer(
         svg = _get(ctx, where, raw, "svg", str)
     _refs_defined(ctx, f"{where}.svg", svg, variables)
     return SvgLayer(**common, svg=svg)
+
+
+def _code_layer(ctx: _Ctx, where: str, kind: str, raw: Mapping[str, Any],
+                common: dict[str, Any], variables: Mapping[str, Variable]) -> Layer:
+    """A `qr` or `barcode` layer: value, colours, quiet zone, level or symbology."""
+    value = _get(ctx, where, raw, "value", str)
+    _refs_defined(ctx, f"{where}.value", value, variables)
+    color = _colour_or_ref(ctx, f"{where}.color", _get(ctx, where, raw, "color", str, "#000000"),
+                           variables)
+    background = _colour_or_ref(ctx, f"{where}.background",
+                                _get(ctx, where, raw, "background", str, "#ffffff"), variables)
+    quiet_zone = _get(ctx, where, raw, "quiet_zone", int, 4 if kind == "qr" else 10)
+    if not 0 <= quiet_zone <= 40:
+        raise ctx.fail(f"{where}.quiet_zone", "must be between 0 and 40 modules")
+    min_module = float(_get(ctx, where, raw, "min_module", (int, float), 1.0))
+    if not 0.25 <= min_module <= 100:
+        raise ctx.fail(f"{where}.min_module", "must be between 0.25 and 100 px")
+    fields: dict[str, Any] = {**common, "value": value, "color": color,
+                              "background": background, "quiet_zone": quiet_zone,
+                              "min_module": min_module}
+    if kind == "qr":
+        error = _get(ctx, where, raw, "error", str, "M").upper()
+        if error not in ("L", "M", "Q", "H"):
+            raise ctx.fail(f"{where}.error", f"{error!r} is not one of L, M, Q, H")
+        return QrLayer(**fields, error=error)
+    symbology = _get(ctx, where, raw, "symbology", str, "code128")
+    if symbology not in ("ean13", "code128"):
+        raise ctx.fail(f"{where}.symbology", f"{symbology!r} is not one of ean13, code128")
+    if not references(value):
+        # a fixed value is checked now, not on the first request
+        try:
+            barcode_matrix(value, symbology)
+        except ValueError as exc:
+            raise ctx.fail(f"{where}.value", str(exc)) from None
+    return BarcodeLayer(**fields, symbology=symbology)
 
 
 def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -> Template:

@@ -97,7 +97,28 @@ class SvgLayer(LayerBase):
     svg: str = ""                    # SVG source text read at load time, with {var} refs
 
 
-Layer = RectLayer | TextLayer | ImageLayer | SvgLayer
+@dataclass(frozen=True)
+class CodeLayer(LayerBase):
+    """What QR codes and barcodes share: a value, two colours, a quiet zone, a size floor."""
+
+    value: str = ""                  # with {var} references; empty draws nothing
+    color: str = "#000000"           # dark modules, colour or "{var}"
+    background: str = "#ffffff"      # light modules and the quiet zone; "#0000" for none
+    quiet_zone: int = 4              # light modules around the code
+    min_module: float = 1.0          # narrowest module in template px; smaller is a 400
+
+
+@dataclass(frozen=True)
+class QrLayer(CodeLayer):
+    error: Literal["L", "M", "Q", "H"] = "M"   # error-correction level
+
+
+@dataclass(frozen=True)
+class BarcodeLayer(CodeLayer):
+    symbology: Literal["ean13", "code128"] = "code128"
+
+
+Layer = RectLayer | TextLayer | ImageLayer | SvgLayer | QrLayer | BarcodeLayer
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from .model import ImageLayer, Layer, RectLayer, TextLayer
+from .model import CodeLayer, ImageLayer, Layer, RectLayer, TextLayer
 
 _REF = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -62,6 +62,8 @@ def layer_strings(layer: Layer) -> list[tuple[str, str]]:
             out += [(f"gradient.stops[{i}]", c) for i, (_, c) in enumerate(layer.gradient.stops)]
     elif isinstance(layer, ImageLayer):
         out += [("src", layer.src), ("tint", layer.tint or "")]
+    elif isinstance(layer, CodeLayer):
+        out += [("value", layer.value), ("color", layer.color), ("background", layer.background)]
     else:
         out.append(("svg", layer.svg))
     return out

@@ -12,7 +12,17 @@ from functools import cached_property
 
 from ..errors import InvalidValue
 from .colors import parse_color, to_hex
-from .model import RGBA, ImageLayer, Layer, RectLayer, SvgLayer, Template, TextLayer, Variable
+from .model import (
+    RGBA,
+    CodeLayer,
+    ImageLayer,
+    Layer,
+    RectLayer,
+    SvgLayer,
+    Template,
+    TextLayer,
+    Variable,
+)
 from .refs import substitute, xml_escape
 
 _ASSET_RE = re.compile(r"asset:[0-9a-f]{16,64}")
@@ -164,6 +174,10 @@ def resolve_layer(layer: Layer, values: Values, template: Template) -> Layer:
     if isinstance(layer, ImageLayer):
         return dataclasses.replace(layer, src=image_key(layer.src, values, template),
                                    tint=substitute(layer.tint, strings) if layer.tint else None)
+    if isinstance(layer, CodeLayer):
+        return dataclasses.replace(layer, value=substitute(layer.value, strings),
+                                   color=substitute(layer.color, strings),
+                                   background=substitute(layer.background, strings))
     assert isinstance(layer, SvgLayer)
     return dataclasses.replace(layer, svg=substitute(layer.svg, strings, xml_escape))
 
