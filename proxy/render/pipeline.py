@@ -26,6 +26,7 @@ from .blend import Ready, blend, paste, patch_bytes, ready
 from .context import DrawContext, TextFit
 from .decode import LazyImages
 from .encode import encode
+from .follow import follow, follow_size
 from .layers import DRAW
 from .memo import RenderMemo
 
@@ -91,10 +92,17 @@ def _check_deadline(state: RenderState) -> None:
 
 def plan_output(state: RenderState) -> RenderState:
     """Output size and drawing scale: text and vectors are drawn at scale, not upscaled."""
-    tw, th = state.job.template.size
     out = state.job.output
     if not 1 <= out.dpr <= 4:
         raise InvalidValue("dpr: must be between 1 and 4", field="dpr")
+    if state.job.template.follow:
+        # the canvas takes the requested size: lay the boxes out again (once per size)
+        template = state.job.template
+        size = follow_size(template, out.width, out.height)
+        state.job = dataclasses.replace(state.job, template=state.memo.get_or_make(
+            ("follow", template.version, size), lambda: follow(template, size),
+            lambda t: 256 * (1 + len(t.layers))))
+    tw, th = state.job.template.size
     if out.width and out.height:
         css_w, css_h = out.width, out.height
     elif out.width:
@@ -173,7 +181,7 @@ def _plan(template: Template, values: Values, memo: RenderMemo, scale: float
     rest: list[tuple[int, Layer]] = []
     # Static layers (no variable, no `when`) resolve the same in every render: once per version.
     static = memo.get_or_make(
-        ("static", template.version),
+        ("static", template.version, template.size),
         lambda: tuple(resolve_layer(layer, values, template) if _is_static(layer) else None
                       for layer in template.layers),
         lambda flags: 64 + len(flags))

@@ -251,7 +251,9 @@ def _gradient(ctx: _Ctx, where: str, raw: Any, variables: Mapping[str, Variable]
     return Gradient(angle_deg=angle, stops=tuple(stops))
 
 
-_COMMON = ("type", "box", "when", "opacity")
+_COMMON = ("type", "box", "when", "opacity", "anchor")
+ANCHORS = ("fill", "centre", "north", "south", "east", "west", "north-east", "north-west",
+           "south-east", "south-west")
 _CODE_KEYS = ("value", "color", "background", "quiet_zone", "min_module")
 _LAYER_KEYS = {
     "rect": _COMMON + ("fill", "gradient", "radius", "stroke", "stroke_width"),
@@ -304,13 +306,17 @@ def _layer(
         raise ctx.fail(f"{where}.opacity", "must be between 0 and 1")
     common: dict[str, Any] = {"box": box, "when": when, "opacity": opacity}
 
-    def choice(key: str, options: tuple[str, ...], default: str) -> str:
+    def choice(key: str, options: tuple[str, ...], default: str, *, ref: bool = False) -> str:
         value = _get(ctx, where, raw, key, str, default)
+        if ref and references(value):
+            return _choice_ref(ctx, f"{where}.{key}", value, options, variables)
         aliases = {"center": "centre", "middle": "middle"}
         value = aliases.get(value, value) if key != "valign" else value
         if value not in options:
             raise ctx.fail(f"{where}.{key}", f"{value!r} is not one of {', '.join(options)}")
         return str(value)
+
+    common["anchor"] = choice("anchor", ANCHORS, "north-west")
 
     if kind == "rect":
         gradient = (
@@ -396,7 +402,8 @@ def _layer(
             src=src,
             tint=tint,
             radius=radius,
-            fit=choice("fit", ("cover", "contain", "fill"), "cover"),  # type: ignore[arg-type]
+            fit=choice(  # type: ignore[arg-type]
+                "fit", ("cover", "contain", "fill"), "cover", ref=True),
             gravity=choice(
                 "gravity",
                 (
@@ -412,6 +419,7 @@ def _layer(
                     "smart",
                 ),
                 "centre",
+                ref=True,
             ),  # type: ignore[arg-type]
             mask=choice("mask", ("none", "circle"), "none"),  # type: ignore[arg-type]
         )
@@ -430,6 +438,20 @@ def _layer(
         svg = _get(ctx, where, raw, "svg", str)
     _refs_defined(ctx, f"{where}.svg", svg, variables)
     return SvgLayer(**common, svg=svg)
+
+
+def _choice_ref(ctx: _Ctx, where: str, value: str, options: tuple[str, ...],
+                variables: Mapping[str, Variable]) -> str:
+    """`"{name}"` of a choice variable whose every choice is one of `options`."""
+    name = next(iter(references(value)))
+    var = variables.get(name)
+    if value.strip() != "{" + name + "}" or var is None or var.type != "choice":
+        raise ctx.fail(where, "is one of its values or one {choice_variable}")
+    wrong = [c for c in var.choices if c not in options]
+    if wrong:
+        raise ctx.fail(where, f"choice {wrong[0]!r} of {{{name}}} is not one of "
+                       f"{', '.join(options)}")
+    return value.strip()
 
 
 def _code_layer(ctx: _Ctx, where: str, kind: str, raw: Mapping[str, Any],
@@ -484,7 +506,8 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
         raise ctx.fail("", f"invalid TOML: {exc}") from None
     _check_keys(
         ctx, "", data,
-        ("size", "background", "matte", "description", "formats", "variables", "layers"),
+        ("size", "background", "matte", "description", "formats", "variables", "layers",
+         "follow"),
     )
     size_raw = _get(ctx, "", data, "size", list)
     if (
@@ -527,4 +550,5 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
         description=_get(ctx, "", data, "description", str, ""),
         files=files,
         matte=matte,
+        follow=_get(ctx, "", data, "follow", bool, False),
     )

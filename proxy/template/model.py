@@ -16,6 +16,10 @@ VariableType = Literal["text", "color", "image", "number", "choice", "boolean"]
 Fit = Literal["cover", "contain", "fill"]
 Gravity = Literal["centre", "north", "south", "east", "west", "north-east", "north-west",
                   "south-east", "south-west", "smart"]
+# Where a layer's box goes when a `follow` canvas takes the requested size: `fill` scales the
+# box with the canvas, a gravity keeps its size and its offset from that side.
+Anchor = Literal["fill", "centre", "north", "south", "east", "west", "north-east", "north-west",
+                 "south-east", "south-west"]
 Align = Literal["left", "centre", "right"]
 VAlign = Literal["top", "middle", "bottom"]
 
@@ -56,6 +60,7 @@ class LayerBase:
     box: Box
     when: str | None = None          # variable name: draw only when it is non-empty/true
     opacity: float = 1.0
+    anchor: Anchor = "north-west"    # only a `follow` canvas moves boxes
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,8 @@ class TextLayer(LayerBase):
 @dataclass(frozen=True)
 class ImageLayer(LayerBase):
     src: str = ""                    # "{var}" or a template-relative local file
-    fit: Fit = "cover"
-    gravity: Gravity = "centre"
+    fit: Fit = "cover"               # or "{choice_var}" whose choices are all fits
+    gravity: Gravity = "centre"      # or "{choice_var}" whose choices are all gravities
     mask: Literal["none", "circle"] = "none"
     radius: int = 0
     tint: str | None = None          # colour or "{var}": multiplies the image by it
@@ -137,4 +142,5 @@ class Template:
     # What transparent areas are flattened onto in formats without alpha (JPEG): colour or
     # "{var}". PNG, WebP, AVIF and GIF keep the transparency.
     matte: str = "#ffffff"
+    follow: bool = False             # the canvas takes the requested w x h (photo templates)
     files: dict[str, bytes] = field(default_factory=dict, repr=False)  # local art by rel path

@@ -61,7 +61,8 @@ def layer_strings(layer: Layer) -> list[tuple[str, str]]:
         if layer.gradient is not None:
             out += [(f"gradient.stops[{i}]", c) for i, (_, c) in enumerate(layer.gradient.stops)]
     elif isinstance(layer, ImageLayer):
-        out += [("src", layer.src), ("tint", layer.tint or "")]
+        out += [("src", layer.src), ("tint", layer.tint or ""), ("fit", layer.fit),
+                ("gravity", layer.gravity)]
     elif isinstance(layer, CodeLayer):
         out += [("value", layer.value), ("color", layer.color), ("background", layer.background)]
     else:

@@ -9,12 +9,15 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 from ..errors import InvalidValue
 from .colors import parse_color, to_hex
 from .model import (
     RGBA,
     CodeLayer,
+    Fit,
+    Gravity,
     ImageLayer,
     Layer,
     RectLayer,
@@ -172,8 +175,11 @@ def resolve_layer(layer: Layer, values: Values, template: Template) -> Layer:
             fill=substitute(layer.fill, strings) if layer.fill else None,
             stroke=substitute(layer.stroke, strings) if layer.stroke else None)
     if isinstance(layer, ImageLayer):
+        # fit and gravity may name a choice variable whose choices the loader checked
         return dataclasses.replace(layer, src=image_key(layer.src, values, template),
-                                   tint=substitute(layer.tint, strings) if layer.tint else None)
+                                   tint=substitute(layer.tint, strings) if layer.tint else None,
+                                   fit=cast(Fit, substitute(layer.fit, strings)),
+                                   gravity=cast(Gravity, substitute(layer.gravity, strings)))
     if isinstance(layer, CodeLayer):
         return dataclasses.replace(layer, value=substitute(layer.value, strings),
                                    color=substitute(layer.color, strings),

@@ -19,7 +19,20 @@ VALUES = {
                     "badge": "Speaker"},
     "product-mockup-v2": {"customerName": "Grace", "productColor": "#16a34a"},
     "email-header": {"headline": "Your weekly digest is here", "name": "Alan"},
+    "photo": {"src": "https://photos.example.com/ramp.jpg", "watermark": "© PicStream"},
 }
+
+
+def _photo() -> bytes:
+    """A 2400x1600 JPEG with a bright disc right of centre (what smart crop should keep)."""
+    xy = pyvips.Image.xyz(2400, 1600)
+    ramp = (xy[0] / 10).cast("uchar").bandjoin([(xy[1] / 8).cast("uchar"), 90])
+    disc = ((xy[0] - 1700) ** 2 + (xy[1] - 700) ** 2) < 220 ** 2
+    image = disc.ifthenelse([250, 220, 40], ramp).cast("uchar").copy(interpretation="srgb")
+    return bytes(image.jpegsave_buffer(Q=90))
+
+
+IMAGES = {"photo": {"https://photos.example.com/ramp.jpg": _photo()}}
 FORMATS = ("png", "jpeg", "webp", "avif", "gif")
 
 
@@ -39,7 +52,7 @@ def test_template_format_matches_golden(registry: Registry, golden, name: str, f
     if fmt not in template.formats:
         pytest.skip(f"{name} is not offered as {fmt}")
     job = RenderJob(template=template, values=coerce(template, VALUES[name]),
-                    output=OutputOptions(format=fmt))
+                    output=OutputOptions(format=fmt), images=IMAGES.get(name, {}))
     rendered = render(job, RenderMemo())
     assert (rendered.width, rendered.height) == template.size
     golden(rendered.data, name, fmt=fmt)

@@ -72,6 +72,21 @@ def test_good_template_parses(tmp_path: Path) -> None:
      "layers[1].when", "undefined variable"),
     ("size = [400, 200]\n[[layers]]\ntype = 'text'\n", "layers[0].box", "expected [x, y"),
     ("size = [400, 200\n", "card.toml", "invalid TOML"),
+    (GOOD.replace("size = 40", "size = 40\nanchor = 'top'"), "layers[0].anchor",
+     "is not one of fill"),
+    (GOOD + '[variables.f]\ntype = "choice"\nchoices = ["cover", "tile"]\ndefault = "cover"\n'
+     '[variables.img]\ntype = "image"\n'
+     '[[layers]]\ntype = "image"\nbox = [0,0,10,10]\nsrc = "{img}"\nfit = "{f}"\n',
+     "layers[1].fit", "choice 'tile' of {f} is not one of cover"),
+    (GOOD + '[variables.img]\ntype = "image"\n[[layers]]\ntype = "image"\n'
+     'box = [0,0,10,10]\nsrc = "{img}"\ngravity = "{name}"\n', "layers[1].gravity",
+     "one {choice_variable}"),
+    (GOOD + '[[layers]]\ntype = "qr"\nbox = [0,0,10,10]\nvalue = "x"\nerror = "Z"\n',
+     "layers[1].error", "not one of L, M, Q, H"),
+    (GOOD + '[[layers]]\ntype = "barcode"\nbox = [0,0,10,10]\nvalue = "x"\n'
+     'symbology = "upc"\n', "layers[1].symbology", "not one of ean13, code128"),
+    (GOOD.replace("size = [400, 200]", "size = [400, 200]\nfollow = 1"), "follow",
+     "expected true or false"),
 ])
 def test_bad_template_names_place_and_reason(tmp_path: Path, body: str, where: str,
                                              reason: str) -> None:

@@ -131,3 +131,23 @@ async def test_loopback_names_refused_by_default(settings_factory, origin: Serve
         assert origin.hits == []
     finally:
         await server.close()
+
+
+async def test_shipped_photo_template_resizes_a_remote_photo(settings_factory,  # type: ignore[no-untyped-def]
+                                                             origin: Server) -> None:  # noqa: F811
+    settings = settings_factory(
+        templates={"dir": str(Path(__file__).resolve().parents[2] / "templates")},
+        sources={"allow_loopback": True, "data_dir": "/tmp/ps-e2e"})
+    server, _ = await start_app(settings)
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        url = sign_url("photo", {"src": origin.url("/img.jpg"), "fit": "contain"},
+                       keys=TEST_KEYS, fmt="webp", width=600, height=400, base_url=base)
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            body = await resp.read()
+            assert resp.status == 200, body
+            assert resp.headers["Content-Type"] == "image/webp"
+        image = pyvips.Image.new_from_buffer(body, "")
+        assert (image.width, image.height) == (600, 400)
+    finally:
+        await server.close()
