@@ -80,3 +80,26 @@ def test_animated_source_draws_its_first_frame() -> None:
                                 output=OutputOptions(format="png")), RenderMemo())
     pixel = pyvips.Image.new_from_buffer(rendered.data, "")(100, 150)
     assert pixel[0] > 180 and pixel[1] < 60 and pixel[2] < 60
+
+
+def test_thin_source_as_a_cover_avatar_at_dpr_4_stays_within_its_deadline() -> None:
+    # issue #13: a 1 x 2000 PNG covering a 220 px box at dpr 4 was resized to 880 x 1,760,000
+    # before the crop (about 10 s, past any deadline); the crop window is now taken first.
+    import time
+
+    import pyvips
+
+    template = Registry(ROOT / "templates").get("social-card")
+    for width, height in ((1, 2000), (2000, 1)):
+        thin = (pyvips.Image.black(width, height) + [200, 30, 30]).cast("uchar")
+        png = bytes(thin.copy(interpretation="srgb").pngsave_buffer())
+        url = "https://images.example/thin.png"
+        values = coerce(template, {"name": "Thin", "avatar": url})
+        rendered = render(RenderJob(template=template, values=values, images={url: png},
+                                    output=OutputOptions(format="jpeg", dpr=4),
+                                    deadline=time.monotonic() + 2.0), RenderMemo())
+        image = pyvips.Image.new_from_buffer(rendered.data, "")
+        assert (image.width, image.height) == (4800, 2520)
+        # the avatar's centre (box 80,150 220x220 at dpr 4) is the source's colour
+        red, green, _ = image(4 * 190, 4 * 260)
+        assert red > 150 and green < 80
