@@ -85,6 +85,44 @@ def test_fitted_size_is_the_largest_that_fits() -> None:
     assert bigger.cut
 
 
+NAMES = ("Ann Lee", "Customer Number 00042", "Alexandra Konstantinopoulou-Smith",
+         "Maximilian Alexander Fitzgerald-Montgomery the Third", "WWWWWWWWWWWWWWWWW",
+         "illiterate millimetre filling", "محمد بن عبد الله الأنصاري الخزرجي")
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_guided_fit_chooses_what_a_plain_bisection_chooses(name: str, scale: float) -> None:
+    # the search starts from a measurement; the answer must be the plain search's answer
+    from proxy.render import text
+
+    kw: dict[str, object] = {"size": 64, "min_size": 28, "max_lines": 1, "font": "Inter Bold"}
+    _, fit = draw(name, scale=scale, **kw)
+    fits = [size for size in range(28, 65)
+            if not draw(name, scale=scale, **{**kw, "size": size, "min_size": None})[1].cut]
+    if fits:
+        assert (fit.size, fit.cut) == (float(max(fits)), False)
+    else:
+        assert (fit.size, fit.cut) == (28.0, True)
+    assert text.ELLIPSIS not in name
+
+
+def test_a_name_that_shrinks_is_laid_out_about_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from proxy.render import text
+
+    calls: list[float] = []
+    real = text._render
+
+    def counted(*args: object, **kw: object) -> object:
+        calls.append(float(args[2]))  # type: ignore[arg-type]
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(text, "_render", counted)
+    _, fit = draw("Alexandra Konstantinou", size=64, min_size=28, max_lines=1)
+    assert 28 < fit.size < 64 and not fit.cut
+    assert len(calls) <= 4, calls   # one small measurement, the guess, a step or two from it
+
+
 def test_max_lines_cuts_with_an_ellipsis_at_a_word() -> None:
     patch, fit = draw(LONG, size=24, min_size=20, max_lines=2)
     assert fit.cut and fit.lines <= 2 and fit.size == 20
