@@ -7,6 +7,7 @@ temp files a crash leaves behind are named `.tmp-*` and removed by `remove_temp_
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -14,11 +15,29 @@ from pathlib import Path
 TMP_PREFIX = ".tmp-"
 
 
+@functools.cache
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask sets it, racing other threads)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def write_temp(folder: Path, data: bytes, *, fsync: bool = True) -> Path:
-    """Write `data` to a new temp file in `folder` (ready for a rename) and return its path."""
+    """Write `data` to a new temp file in `folder` (ready for a rename) and return its path.
+
+    The file gets the mode `open()` would give (0666 less the umask, so usually 0644):
+    mkstemp's private 0600 would make rendered images unreadable to the web server.
+    """
     fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
             handle.write(data)
             handle.flush()
             if fsync:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .config import Settings, load_settings
 from .errors import ConfigError, ProxyError, TemplateError, TooLarge
+from .template.model import FORMATS
 from .template.registry import Registry
 
 EXIT_USAGE = 2
@@ -73,9 +74,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .template.values import coerce
 
     settings = _settings(args)
-    template = _registry(settings).get(args.template)
     fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() or "png")
     fmt = "jpeg" if fmt == "jpg" else fmt
+    if fmt not in FORMATS:
+        print(f"picstream: cannot write {fmt!r} ({args.output}): name the file "
+              ".png, .jpg, .webp, .avif or .gif, or pass --format", file=sys.stderr)
+        return EXIT_USAGE
+    template = _registry(settings).get(args.template)
     output = OutputOptions(format=fmt, width=args.width, height=args.height,
                            quality=args.quality, dpr=args.dpr)
     values = coerce(template, _pairs(args.values))
@@ -106,6 +111,8 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
         print(json.dumps([describe_template(t) for t in templates], indent=2))
         return 0
+    from .template.describe import plain_value
+
     for t in templates:
         print(f"{t.name}  {t.size[0]}x{t.size[1]}  version {t.version}")
         if t.description:
@@ -114,12 +121,20 @@ def cmd_templates(args: argparse.Namespace) -> int:
             bits: list[str] = [var.type]
             if var.max_length:
                 bits.append(f"max {var.max_length}")
+            if var.min is not None or var.max is not None:
+                low = "" if var.min is None else plain_value(var.min)
+                high = "" if var.max is None else plain_value(var.max)
+                bits.append(f"range {low}..{high}")
             if var.choices:
                 bits.append("one of " + "|".join(var.choices))
             if var.required:
                 bits.append("required")
             elif var.default is not None:
-                bits.append(f"default {var.default!r}")
+                bits.append(f"default {plain_value(var.default)}")
+            elif var.fallback is not None:
+                bits.append(f"fallback {var.fallback}")
+            else:
+                bits.append("optional")
             print(f"  {var.name:<16} {', '.join(bits)}")
     return 0
 
@@ -160,7 +175,7 @@ def _example_urls(settings: Settings) -> list[str]:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the HTTP server."""
     from .config import replace
-    from .server import run_server
+    from .server import check_port, run_server
 
     settings = _settings(args)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
@@ -172,9 +187,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.signing.keys and not settings.signing.allow_unsafe:
         raise ConfigError("signing.keys (PICSTREAM_SIGNING_KEYS): no key configured; "
                           "run `picstream keygen` or start with --dev")
+    check_port(settings)
     _startup_check(settings)
-    print(f"PicStream on http://{settings.server.host}:{settings.server.port} "
-          f"({settings.server.workers} worker(s))", file=sys.stderr)
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    print(f"PicStream on {base} ({settings.server.workers} worker(s))", file=sys.stderr)
+    if settings.server.playground:
+        print(f"Playground: {base}/playground", file=sys.stderr)
     if settings.signing.keys:
         print("Try:", file=sys.stderr)
         for url in _example_urls(settings):

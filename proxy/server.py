@@ -9,6 +9,7 @@ import socket
 import sys
 
 from .config import Settings, replace
+from .errors import ConfigError
 from .logs import AccessLog, setup_logging
 
 
@@ -34,6 +35,26 @@ def _bind(settings: Settings) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((settings.server.host, settings.server.port))
     return sock
+
+
+def check_port(settings: Settings) -> None:
+    """Raise ConfigError naming the setting when the address is taken, before the banner.
+
+    Bound without SO_REUSEPORT: a server already on the port (ours included, which sets it)
+    makes this fail instead of silently sharing the port with it.
+    """
+    if settings.server.port == 0:
+        return
+    family = socket.AF_INET6 if ":" in settings.server.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.server.host, settings.server.port))
+        except OSError as exc:
+            raise ConfigError(
+                f"server.port (PICSTREAM_SERVER_PORT): cannot listen on "
+                f"{settings.server.host}:{settings.server.port}: {exc.strerror or exc}; "
+                "is another server running there? pick another with --port") from None
 
 
 def run_server(settings: Settings) -> None:

@@ -128,3 +128,14 @@ async def test_api_mode_renders_through_the_server(tmp_path: Path,
     assert names == [f"{i:06d}.jpg" for i in range(6) if i != 4]
     assert pyvips.Image.new_from_file(str(tmp_path / "api-out" / "000000.jpg")).width == 90
     assert "row 4: variables.name: longer than 80 characters" in capsys.readouterr().err
+
+
+def test_batch_files_follow_the_umask_like_any_new_file(tmp_path: Path) -> None:
+    rows = write_csv(tmp_path / "rows.csv", ROWS[:2])
+    old = os.umask(0o022)
+    try:
+        assert main(["batch", "social-card", str(rows), "--out", "out", "--width", "60"]) == 0
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "out").iterdir()}
+    assert modes == {"000000.jpg": 0o644, "000001.jpg": 0o644}   # was 0600 (mkstemp's)

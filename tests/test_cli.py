@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pyvips
@@ -99,3 +103,61 @@ def test_sign_dev_uses_the_dev_servers_key(tmp_path: Path) -> None:
     key = key_file.read_text().strip()
     assert first.stdout.strip().endswith(sign_url("social-card", {"name": "Ada"}, keys=[key]))
     assert load_settings(environ={}).signing.keys == ()
+
+
+def test_render_to_an_unknown_extension_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("render", "social-card", "-o", str(tmp_path / "x.bmp"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and ".bmp" in result.stderr
+    assert "--format" in result.stderr
+    assert not (tmp_path / "x.bmp").exists()
+
+
+def test_templates_shows_values_as_written(tmp_path: Path) -> None:
+    folder = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", folder, ignore=shutil.ignore_patterns("fonts"))
+    (folder / "numbers.toml").write_text(
+        'size = [100, 100]\n[variables.count]\ntype = "number"\ndefault = 3\nmin = 1\nmax = 10\n'
+        '[variables.tint]\ntype = "color"\ndefault = "#222"\n')
+    result = run("templates", env={"PICSTREAM_TEMPLATES_DIR": str(folder)})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "default #222222" in out and "(34, 34, 34, 255)" not in out
+    assert "default 3\n" in out and "range 1..10" in out and "3.0" not in out
+    avatar = next(line for line in out.splitlines() if line.strip().startswith("avatar"))
+    assert "required" not in avatar and "fallback art/avatar-placeholder.png" in avatar
+    listing = json.loads(run("templates", "--json",
+                             env={"PICSTREAM_TEMPLATES_DIR": str(folder)}).stdout)
+    card = next(t for t in listing if t["name"] == "social-card")
+    assert next(v for v in card["variables"] if v["name"] == "avatar")["required"] is False
+    numbers = next(t for t in listing if t["name"] == "numbers")["variables"]
+    assert numbers[0]["default"] == 3 and isinstance(numbers[0]["default"], int)
+    assert numbers[1]["default"] == "#222222"
+
+
+def test_serve_on_a_busy_port_says_so_without_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("serve", "--port", str(port),
+                     env={"PICSTREAM_SIGNING_KEYS": TEST_KEYS[0],
+                          "PICSTREAM_SOURCES_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "PicStream on" not in result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr and "server.port" in result.stderr
+
+
+def test_serve_dev_says_where_the_playground_is(tmp_path: Path) -> None:
+    from proxy.config import load_settings, replace
+    from tests.support.servers import ProcessServer
+
+    settings = replace(load_settings(environ={}),
+                       sources={"data_dir": str(tmp_path / "data")})
+    server = ProcessServer(settings, args=("--dev",))
+    try:
+        with urllib.request.urlopen(server.url + "/playground", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        server.stop()
+    assert f"Playground: {server.url}/playground" in server.log.read_text()

@@ -8,19 +8,25 @@ from .colors import to_hex
 from .model import Template, Variable
 
 
+def plain_value(value: Any) -> Any:
+    """A typed value as a person writes it: colours as #rrggbb(aa), whole numbers without .0."""
+    if isinstance(value, tuple):
+        return to_hex(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def describe_variable(var: Variable) -> dict[str, Any]:
     """Type, constraints and default of one variable."""
-    default: Any = var.default
-    if isinstance(default, tuple):
-        default = to_hex(default)
     out: dict[str, Any] = {"name": var.name, "type": var.type, "required": var.required,
-                           "default": default, "description": var.description}
+                           "default": plain_value(var.default), "description": var.description}
     if var.max_length is not None:
         out["max_length"] = var.max_length
     if var.min is not None:
-        out["min"] = var.min
+        out["min"] = plain_value(var.min)
     if var.max is not None:
-        out["max"] = var.max
+        out["max"] = plain_value(var.max)
     if var.choices:
         out["choices"] = list(var.choices)
     if var.type == "image":

@@ -44,7 +44,8 @@ class Variable:
 
     @property
     def required(self) -> bool:
-        return self.default is None and not self.optional
+        """A URL must give a value: no default, not optional, and (images) no fallback."""
+        return self.default is None and not self.optional and self.fallback is None
 
 
 @dataclass(frozen=True)

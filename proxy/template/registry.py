@@ -32,8 +32,13 @@ class Registry:
     """
 
     def __init__(self, folder: Path, *, reload: bool = False, poll_s: float = 0.5,
-                 font_ok: Callable[[str], bool] | None = None, strict: bool = False) -> None:
+                 font_ok: Callable[[str], bool] | None = None, strict: bool = False,
+                 watch: tuple[Path, ...] = ()) -> None:
         self.folder = Path(folder)
+        # Folders whose files templates use by name (the fonts): a change there reloads every
+        # template, so one that named a font not yet added loads once the font is there.
+        self.watch = watch
+        self._watched = self._watch_stamp()
         self.reload = reload
         self.poll_s = poll_s
         self.font_ok = font_ok
@@ -55,6 +60,17 @@ class Registry:
                 out.append((str(p), st.st_mtime_ns, st.st_size))
             except OSError:
                 out.append((str(p), -1, -1))
+        return tuple(out)
+
+    def _watch_stamp(self) -> tuple[tuple[str, int, int], ...]:
+        out: list[tuple[str, int, int]] = []
+        for folder in self.watch:
+            for path in sorted(folder.glob("*")):
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                out.append((str(path), st.st_mtime_ns, st.st_size))
         return tuple(out)
 
     def load_all(self, *, strict: bool) -> None:
@@ -94,6 +110,10 @@ class Registry:
         self._checked_at = now
         current = {p.stem for p in self.folder.glob("*.toml")}
         changed = current != set(self._entries) | set(self.errors)
+        if self.watch:
+            watched = self._watch_stamp()
+            changed |= watched != self._watched
+            self._watched = watched
         if not changed:
             for entry in self._entries.values():
                 if self._stamp(Path(entry.template.path), entry.template) != entry.stamp:
