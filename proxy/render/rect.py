@@ -119,28 +119,31 @@ def _gradient_lut(stops: tuple[tuple[float, RGBA], ...]) -> pyvips.Image:
 
 
 def gradient(width: int, height: int, grad: Gradient, opacity: float) -> pyvips.Image:
-    """A linear gradient: the CSS gradient line (through the centre, spanning the box)."""
+    """A linear gradient as CSS draws it: the angle points where it goes (0deg up, 90deg right,
+    135deg from the top-left to the bottom-right corner), and the gradient line through the
+    centre is just long enough that the corners get the first and last stops."""
     stops = tuple((pos, with_opacity(parse_color(col), opacity)) for pos, col in grad.stops)
     lut = _gradient_lut(stops)
     theta = math.radians(grad.angle_deg)
-    cos, sin = math.cos(theta), math.sin(theta)
-    if abs(sin) < 1e-9 or abs(cos) < 1e-9:
+    # CSS Images 3, linear-gradient(): direction (sin a, -cos a) in y-down image coordinates
+    dx, dy = math.sin(theta), -math.cos(theta)
+    if abs(dx) < 1e-9 or abs(dy) < 1e-9:
         # axis-aligned (the common case): compute one row/column, then replicate it
-        horizontal = abs(sin) < 1e-9
+        horizontal = abs(dy) < 1e-9
         n = width if horizontal else height
-        sign = (cos if horizontal else sin) > 0
+        forward = (dx if horizontal else dy) > 0
         ramp = pyvips.Image.xyz(n, 1)[0] if horizontal else pyvips.Image.xyz(1, n)[1]
         t = (ramp + 0.5) * (255 / n)
-        index = (t if sign else 255 - t).cast("uchar")
+        index = (t if forward else 255 - t).cast("uchar")
         line = index.maplut(lut).copy_memory()
         # zoom, not replicate: replicating a 1 px column 1200 times measured 3x slower
         img = line.zoom(1, height) if horizontal else line.zoom(width, 1)
         return img.copy(interpretation="srgb")
-    length = abs(width * cos) + abs(height * sin)
-    # t = ((x + 0.5 - cx) cos + (y + 0.5 - cy) sin) / length + 0.5, as one recomb + linear
+    length = abs(width * dx) + abs(height * dy)
+    # t = ((x + 0.5 - cx) dx + (y + 0.5 - cy) dy) / length + 0.5, as one recomb + linear
     k = 255 / length
-    offset = (((0.5 - width / 2) * cos + (0.5 - height / 2) * sin) / length + 0.5) * 255
-    proj = pyvips.Image.xyz(width, height).recomb(pyvips.Image.new_from_array([[cos * k, sin * k]]))
+    offset = (((0.5 - width / 2) * dx + (0.5 - height / 2) * dy) / length + 0.5) * 255
+    proj = pyvips.Image.xyz(width, height).recomb(pyvips.Image.new_from_array([[dx * k, dy * k]]))
     index = proj.linear([1.0], [offset], uchar=True)
     return index.maplut(lut).copy(interpretation="srgb")
 

@@ -33,6 +33,7 @@ VARIABLE_TYPES = ("text", "color", "image", "number", "choice", "boolean")
 RESERVED_NAMES = frozenset({"w", "h", "q", "dpr", "v", "exp", "debug"})
 MAX_CANVAS_SIDE = 8192
 MAX_LOCAL_FILE_BYTES = 20 * 1024 * 1024
+GRADIENT_ANGLES = b"\0gradient-angles:css"
 
 T = TypeVar("T")
 
@@ -536,6 +537,10 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
         for i, raw in enumerate(layers_raw)
     )
     digest = hashlib.sha256(source)
+    if any(isinstance(layer, RectLayer) and layer.gradient is not None for layer in layers):
+        # Gradient angles follow CSS since 2026-12 (they ran 90 degrees off before): the same
+        # file draws differently, so it gets a new version (pinned URLs are never stale).
+        digest.update(GRADIENT_ANGLES)
     for rel in sorted(files):
         digest.update(b"\0" + rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
     return Template(

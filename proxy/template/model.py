@@ -50,7 +50,7 @@ class Variable:
 
 @dataclass(frozen=True)
 class Gradient:
-    """A linear gradient: `angle_deg` 0 runs left to right, 90 top to bottom."""
+    """A linear gradient, angles as in CSS: 0 runs bottom to top, 90 left to right, 180 down."""
 
     angle_deg: float
     stops: tuple[tuple[float, str], ...]   # (position 0..1, colour or "{var}")

@@ -37,24 +37,39 @@ def test_radius_corner_is_transparent_and_inside_opaque() -> None:
     assert 0 <= edge <= 255
 
 
-def test_gradient_angle_0_runs_left_to_right() -> None:
-    grad = Gradient(0, ((0.0, "#ff0000"), (1.0, "#0000ff")))
+def test_gradient_angle_90_runs_left_to_right_as_in_css() -> None:
+    grad = Gradient(90, ((0.0, "#ff0000"), (1.0, "#0000ff")))
     image, _, _ = _draw(RectLayer(box=(0, 0, 300, 100), fill=None, gradient=grad))
     assert _close(image(0, 50), (255, 0, 0, 255))
     assert _close(image(299, 50), (0, 0, 255, 255))
     assert image(0, 0) == image(0, 99)  # constant down a column
 
 
-def test_gradient_angle_90_runs_top_to_bottom() -> None:
-    grad = Gradient(90, ((0.0, "#ffffff"), (1.0, "#000000")))
-    image, _, _ = _draw(RectLayer(box=(0, 0, 100, 300), fill=None, gradient=grad))
+def test_gradient_angle_180_runs_top_to_bottom_and_0_bottom_to_top() -> None:
+    down = Gradient(180, ((0.0, "#ffffff"), (1.0, "#000000")))
+    image, _, _ = _draw(RectLayer(box=(0, 0, 100, 300), fill=None, gradient=down))
     assert _close(image(50, 0), (255, 255, 255, 255))
     assert _close(image(50, 299), (0, 0, 0, 255))
     assert image(0, 150) == image(99, 150)
+    up, _, _ = _draw(RectLayer(box=(0, 0, 100, 300), fill=None,
+                               gradient=Gradient(0, down.stops)))
+    assert _close(up(50, 0), (0, 0, 0, 255)) and _close(up(50, 299), (255, 255, 255, 255))
+
+
+def test_gradient_angle_135_runs_top_left_to_bottom_right_as_in_css() -> None:
+    # CSS `linear-gradient(135deg, red, blue)`: red in the top-left corner, blue bottom-right
+    grad = Gradient(135, ((0.0, "#ff0000"), (1.0, "#0000ff")))
+    image, _, _ = _draw(RectLayer(box=(0, 0, 300, 100), fill=None, gradient=grad))
+    assert _close(image(0, 0), (255, 0, 0, 255), 6)
+    assert _close(image(299, 99), (0, 0, 255, 255), 6)
+    # CSS: the gradient line is |w sin a| + |h cos a| long, so the top-right corner of this
+    # 300x100 box sits at 3/4 of it and the bottom-left at 1/4
+    assert _close(image(299, 0), (64, 0, 191, 255), 6)
+    assert _close(image(0, 99), (191, 0, 64, 255), 6)
 
 
 def test_angled_gradient_has_three_stops_and_stop_alpha() -> None:
-    grad = Gradient(45, ((0.0, "#ff0000"), (0.5, "#00ff00"), (1.0, "#0000ff00")))
+    grad = Gradient(135, ((0.0, "#ff0000"), (0.5, "#00ff00"), (1.0, "#0000ff00")))
     image, _, _ = _draw(RectLayer(box=(0, 0, 200, 200), fill=None, gradient=grad))
     assert _close(image(0, 0), (255, 0, 0, 255), 6)
     assert _close(image(100, 100), (0, 255, 0, 255), 6)

@@ -65,6 +65,12 @@ def test_social_card_pixels(registry: Registry) -> None:
     image = pyvips.Image.new_from_buffer(render(job, RenderMemo()).data, "")
     assert list(image(600, 5))[:3] == [0x38, 0xBD, 0xF8]    # the accent bar
     assert list(image(345, 458))[:3] == [0x38, 0xBD, 0xF8]  # the badge pill
+    # the background is `angle = 135` as CSS draws it: dark top-left, light bottom-right
+    top_left, top_right, bottom_left = image(60, 60), image(1190, 60), image(10, 620)
+    bottom_right = image(1190, 620)
+    assert top_left[2] < top_right[2] < bottom_right[2]
+    assert top_left[2] < bottom_left[2] < bottom_right[2]
+    assert abs(bottom_right[2] - 0x5f) <= 4
 
 
 def test_product_mockup_is_tinted_by_the_colour(registry: Registry) -> None:

@@ -126,3 +126,16 @@ def test_registry_reloads_changed_file(tmp_path: Path) -> None:
     path.write_text("size = [")
     assert registry.get("card").version != v1
     assert "card" in registry.errors
+
+
+def test_templates_with_gradients_got_a_new_version_when_angles_became_css(
+        tmp_path: Path) -> None:
+    import hashlib
+
+    plain = write(tmp_path, GOOD, "plain")
+    assert load_template(plain).version == hashlib.sha256(plain.read_bytes()).hexdigest()[:16]
+    body = GOOD + ('[[layers]]\ntype = "rect"\nbox = [0, 0, 10, 10]\n'
+                   'gradient = { angle = 135, stops = [[0, "#000"], [1, "#fff"]] }\n')
+    graded = write(tmp_path, body, "graded")
+    # the same file draws differently since the change: its version is not the old one
+    assert load_template(graded).version != hashlib.sha256(body.encode()).hexdigest()[:16]
