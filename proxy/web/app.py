@@ -13,7 +13,6 @@ from ..config import Settings
 from ..logs import AccessLog
 from ..render.fontcheck import font_ok
 from ..render.memo import RenderMemo
-from ..render.vips import fonts_dir
 from ..sources.assets import AssetStore
 from ..sources.fetch import Fetcher
 from ..sources.resolve import SourceResolver
@@ -70,7 +69,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
         app[ACCESS_LOG] = access_log
     app[REGISTRY] = registry or Registry(Path(settings.templates.dir),
                                          reload=settings.templates.reload, font_ok=font_ok,
-                                         watch=(fonts_dir(),))
+                                         watch=(Path(settings.templates.fonts_dir),))
     app.cleanup_ctx.append(_resources)
     image_route = "/i/{sig}/{template:[a-z0-9][a-z0-9-]{0,63}}.{fmt:[a-z]+}"
     app.router.add_get(image_route, handle_image)  # HEAD too
