@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 
@@ -63,19 +64,34 @@ def verify(sig: str, spec: RenderSpec, keys: Sequence[str], *, now: float,
 
 
 def verify_raw(sig: str, template: str, fmt: str, pairs: Sequence[tuple[str, str]],
-               keys: Sequence[str], *, allow_unsafe: bool) -> None:
-    """Check the signature over the decoded pairs before any value is validated.
+               keys: Sequence[str], *, allow_unsafe: bool) -> str:
+    """Check the signature over the decoded pairs; return the canonical signed path.
 
-    An unsigned request then learns nothing from the validator: a tampered value is a 403,
-    never a 400 that tells which values parse. Valid URLs spell every option one way, so the
-    canonical form of the raw pairs equals that of the parsed spec.
+    It runs before any value is validated, so an unsigned request learns nothing from the
+    validator: a tampered value is a 403, never a 400 that tells which values parse. Valid
+    URLs spell every option one way, so the canonical form of the raw pairs equals that of
+    the parsed spec.
     """
-    raw = RenderSpec(template=template, fmt=fmt, variables=tuple(sorted(pairs)))
+    canonical = RenderSpec(template=template, fmt=fmt, variables=tuple(sorted(pairs))).canonical()
     if sig == UNSAFE_SIGNATURE:
         if not allow_unsafe:
             raise Forbidden("invalid signature")
-    elif not _matches(sig, raw.canonical(), keys):
+    elif not _matches(sig, canonical, keys):
         raise Forbidden("invalid signature")
+    return f"{PATH_PREFIX}{sig}/{canonical}"
+
+
+# yarl (the URL type of aiohttp's client) decodes these in a query whatever its caller wrote
+# (yarl 1.25), so a redirect to their %-encoded canonical form would loop for every Python
+# aiohttp client. That one spelling is accepted too: at most two URLs per image, never more.
+_YARL_DECODED = {f"%{ord(c):02X}": c for c in "!$'()*,:@/?"}
+_YARL_ESCAPES = re.compile("|".join(re.escape(escape) for escape in _YARL_DECODED))
+
+
+def yarl_spelling(path: str) -> str:
+    """`path` as yarl sends it: the sub-delimiters above left raw in the query."""
+    head, sep, query = path.partition("?")
+    return head + sep + _YARL_ESCAPES.sub(lambda m: _YARL_DECODED[m[0]], query)
 
 
 def check_expiry(spec: RenderSpec, *, now: float) -> None:

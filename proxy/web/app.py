@@ -27,6 +27,8 @@ from .ops import healthz, readyz
 from .playground import setup_playground
 from .service import ImageService
 
+NGINX_MAX_REQUEST_LINE_BYTES = 16 * 1024   # nginx.conf: large_client_header_buffers 4 16k
+
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
@@ -59,8 +61,9 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     `access_log` receives one line per request; without it lines go to the
     `picstream.access` logger (silent unless logging is set up).
     """
-    # aiohttp refuses request lines over 8190 bytes with its own 400; let ours answer 414.
-    line = settings.limits.max_url_bytes + 1024
+    # aiohttp refuses request lines over 8190 bytes with its own 400; let ours answer 414. Every
+    # line the shipped nginx.conf passes on (16 KiB buffers) reaches the app's 414 too.
+    line = max(settings.limits.max_url_bytes + 1024, NGINX_MAX_REQUEST_LINE_BYTES)
     app = web.Application(middlewares=[errors_and_access_log],
                           client_max_size=settings.api.max_body_bytes,
                           handler_args={"max_line_size": line, "max_field_size": 16384})

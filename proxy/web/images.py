@@ -13,7 +13,7 @@ from ..spec import parse_request
 from ..template.colors import parse_color
 from ..template.refs import has_refs
 from ..template.values import coerce
-from ..urls import check_expiry, verify_raw
+from ..urls import check_expiry, verify_raw, yarl_spelling
 from .freshness import Lifetime, cache_control, etag, is_not_modified
 from .http import negotiate_format
 from .keys import CACHE_TIER, REGISTRY, SERVICE, SETTINGS, TEMPLATE_NAME
@@ -104,8 +104,16 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     if len(set(names)) != len(names):
         # Which copy would win differs between parsers (a CDN, aiohttp): refuse both.
         raise BadRequest("duplicate parameter")
-    verify_raw(info["sig"], info["template"], info["fmt"], pairs, settings.signing.keys,
-               allow_unsafe=settings.signing.allow_unsafe)
+    canonical_path = verify_raw(info["sig"], info["template"], info["fmt"], pairs,
+                                settings.signing.keys, allow_unsafe=settings.signing.allow_unsafe)
+    canonical = request.raw_path == canonical_path
+    if not canonical and request.raw_path != yarl_spelling(canonical_path):
+        # One image has one URL: any other spelling of a signed URL (`+` for %20, reordered
+        # pairs, %59 for Y, an encoded `-`) is sent to the canonical one, never answered as a
+        # second cacheable 200 that nginx, a CDN and the known-URL index would each keep.
+        request[CACHE_TIER] = "redirect"
+        return web.Response(status=301, headers={"Location": canonical_path,
+                                                 "Cache-Control": "no-store"})
     spec = parse_request(info["template"], info["fmt"], pairs, url_bytes, settings.limits)
     now = time.time()
     check_expiry(spec, now=now)
@@ -136,7 +144,7 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
         return web.Response(status=304, headers=headers)
     served = await service.get(spec, template, values, fmt)
     image = served.image
-    if image.fallback_reason is None and not spec.debug:
+    if image.fallback_reason is None and not spec.debug and canonical:
         known_key = request.raw_path
         if spec.fixed_format is None:
             known_key += "\n" + negotiate_format(request.headers.get("Accept", ""), "?")

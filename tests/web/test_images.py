@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 import pyvips
 from multidict import CIMultiDict
+from yarl import URL
 
 from proxy.config import replace
 from proxy.urls import sign_url
@@ -108,13 +109,15 @@ async def test_rotated_key_verifies_while_listed(settings) -> None:  # type: ign
         await server.close()
 
 
-async def test_plus_and_percent20_both_verify(live) -> None:  # type: ignore[no-untyped-def]
+async def test_plus_for_percent20_verifies_and_redirects_to_the_canonical_url(live) -> None:  # type: ignore[no-untyped-def]
     base, _ = live
     url = sign(base, variables={"name": "John Smith"})
     assert "John%20Smith" in url
-    for variant in (url, url.replace("%20", "+"), url.replace("John%20Smith", "John%20Smit%68")):
-        status, _, _ = await get(variant)
-        assert status == 200, variant
+    for variant in (url.replace("%20", "+"), url.replace("John%20Smith", "John%20Smit%68")):
+        async with aiohttp.ClientSession() as session, \
+                session.get(URL(variant, encoded=True), allow_redirects=False) as resp:
+            assert resp.status == 301, variant
+            assert base + resp.headers["Location"] == url
 
 
 async def test_expired_is_410_and_valid_until_then(live) -> None:  # type: ignore[no-untyped-def]
