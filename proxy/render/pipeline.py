@@ -24,6 +24,7 @@ from ..template.refs import has_refs, layer_strings, substitute
 from ..template.values import Values, is_drawn, resolve_layer
 from .blend import Ready, blend, paste, patch_bytes, ready
 from .context import DrawContext, TextFit
+from .deadline import Deadline, WatchedImages
 from .decode import LazyImages
 from .encode import encode
 from .follow import follow, follow_size
@@ -71,6 +72,7 @@ class RenderState:
 
     job: RenderJob
     memo: RenderMemo
+    deadline: Deadline
     scale: float = 1.0
     out_size: tuple[int, int] = (0, 0)
     draw_size: tuple[int, int] = (0, 0)
@@ -85,9 +87,7 @@ class RenderState:
 
 
 def _check_deadline(state: RenderState) -> None:
-    deadline = state.job.deadline
-    if deadline is not None and time.monotonic() > deadline:
-        raise RenderTimeout("render took too long")
+    state.deadline.check()
 
 
 def plan_output(state: RenderState) -> RenderState:
@@ -209,7 +209,8 @@ def make_canvas(state: RenderState) -> RenderState:
     job = state.job
     template = job.template
     width, height = state.draw_size
-    state.sources = LazyImages(job.images, template.files)
+    # Sources are the work a URL's signer does not control: libvips stops it at the deadline.
+    state.sources = WatchedImages(job.images, template.files, state.deadline)
     state.ctx = DrawContext(scale=state.scale, canvas_size=state.draw_size,
                             images=state.sources)
     background = substitute(template.background, job.values.strings())
@@ -275,6 +276,8 @@ def _draw_cached(state: RenderState, index: int, layer: Layer, resolved: Layer) 
             # this layer, where a fallback can still replace it.
             patch = ready(draw(resolved, ctx))
         except pyvips.Error as exc:
+            if state.deadline.expired:
+                raise RenderTimeout("render took too long") from None
             if not isinstance(resolved, ImageLayer):
                 raise
             raise BadSource("source image could not be decoded",
@@ -407,10 +410,16 @@ STEPS: tuple[Step, ...] = (plan_output, make_canvas, draw_layers, resize_output,
 def run(job: RenderJob, memo: RenderMemo, steps: tuple[Step, ...] = STEPS) -> Rendered:
     """Run the steps, checking the deadline between them."""
     started = time.perf_counter()
-    state = RenderState(job=job, memo=memo)
-    for step in steps:
-        _check_deadline(state)
-        state = step(state)
+    state = RenderState(job=job, memo=memo, deadline=Deadline(job.deadline))
+    try:
+        for step in steps:
+            _check_deadline(state)
+            state = step(state)
+    except pyvips.Error:
+        state.deadline.check()  # work killed at the deadline is a timeout, not a failure
+        raise
+    finally:
+        state.deadline.release()
     assert state.ctx is not None
     elapsed_ms = (time.perf_counter() - started) * 1000
     if not math.isfinite(elapsed_ms):

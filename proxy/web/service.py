@@ -107,23 +107,23 @@ class ImageService:
             resolved = await self.sources.resolve(template, values)
             images, fetch_ms = resolved.images, resolved.fetch_ms
             fallback_reason = resolved.fallback_reason
-        with self.gate.slot():
-            limits = self.settings.limits
-            job = RenderJob(template=template, values=values, output=spec.output_options(fmt),
-                            images=images,
-                            limits=OutputLimits(limits.max_output_side, limits.max_output_pixels),
-                            deadline=time.monotonic() + limits.render_timeout_s,
-                            explain=spec.debug)
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self.pool, render, job, self.memo)
-            try:
-                # The deadline inside the job stops the render between steps; this bounds the
-                # wait even if one step runs long.
-                rendered = await asyncio.wait_for(asyncio.shield(future),
-                                                  limits.render_timeout_s + 1)
-            except TimeoutError:
-                raise RenderTimeout("render took too long") from None
-            self.renders += 1
+        limits = self.settings.limits
+        job = RenderJob(template=template, values=values, output=spec.output_options(fmt),
+                        images=images,
+                        limits=OutputLimits(limits.max_output_side, limits.max_output_pixels),
+                        deadline=time.monotonic() + limits.render_timeout_s,
+                        explain=spec.debug)
+        loop = asyncio.get_running_loop()
+        # The place in the gate is held until the thread ends, even when this request stops
+        # waiting: the deadline inside the job stops libvips work in progress (see
+        # render/deadline.py); the wait below is only a backstop for work it cannot stop.
+        future = self.gate.admit(lambda: loop.run_in_executor(self.pool, render, job, self.memo))
+        try:
+            rendered = await asyncio.wait_for(asyncio.shield(future),
+                                              limits.render_timeout_s + 1)
+        except TimeoutError:
+            raise RenderTimeout("render took too long") from None
+        self.renders += 1
         fallback_reason = fallback_reason or rendered.fallback_reason
         return CachedImage(data=rendered.data, content_type=CONTENT_TYPES[fmt],
                            width=rendered.width, height=rendered.height,
