@@ -91,14 +91,14 @@ def test_thin_source_as_a_cover_avatar_at_dpr_4_stays_within_its_deadline() -> N
 
     template = Registry(ROOT / "templates").get("social-card")
     memo = RenderMemo()
-    # the background and static layers at dpr 4 are drawn once, outside the measured renders
+    # the background and the layers but the avatar are drawn once, outside the measured renders
     render(RenderJob(template=template, values=coerce(template, {"name": "Warm"}),
                      output=OutputOptions(format="jpeg", dpr=4)), memo)
     for width, height in ((1, 2000), (2000, 1)):
         thin = (pyvips.Image.black(width, height) + [200, 30, 30]).cast("uchar")
         png = bytes(thin.copy(interpretation="srgb").pngsave_buffer())
         url = "https://images.example/thin.png"
-        values = coerce(template, {"name": "Thin", "avatar": url})
+        values = coerce(template, {"name": "Warm", "avatar": url})
         rendered = render(RenderJob(template=template, values=values, images={url: png},
                                     output=OutputOptions(format="jpeg", dpr=4),
                                     deadline=time.monotonic() + 2.0), memo)
