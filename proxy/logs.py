@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import sys
 import time
+from json.encoder import encode_basestring
 from typing import Any, TextIO
 
 
@@ -60,9 +62,38 @@ def setup_logging(fmt: str, level: int = logging.INFO) -> None:
     logging.getLogger("aiohttp.access").disabled = True
 
 
-# json.dumps with any option builds a new encoder per call; one shared, stateless encoder
-# (configuration only) saves most of the cost of an access line.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+def _json_value(value: object) -> str:
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return repr(value)
+    if isinstance(value, float):
+        return "null"
+    return encode_basestring(str(value))
+
+
+def _json_fields(fields: dict[str, Any]) -> str:
+    """`"key": value, ...` for flat fields whose keys are our own names (never escaped).
+
+    A JSONEncoder took about 12 µs per access line, as much as a hit's own handler; the
+    access fields are flat strings and numbers, so each value is encoded on its own.
+    """
+    parts = []
+    for key, value in fields.items():
+        kind = value.__class__
+        if kind is str:
+            parts.append(f'"{key}": {encode_basestring(value)}')
+        elif value is None:
+            parts.append(f'"{key}": null')
+        elif kind is int:
+            parts.append(f'"{key}": {value}')
+        else:
+            parts.append(f'"{key}": {_json_value(value)}')
+    return ", ".join(parts)
 
 
 class AccessLog:
@@ -88,9 +119,8 @@ class AccessLog:
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._local = time.strftime("%H:%M:%S", time.localtime(second))
         if self.json:
-            body = _ENCODER.encode(fields)
             line = (f'{{"ts": "{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", '
-                    f'"logger": "picstream.access", {body[1:]}')
+                    f'"logger": "picstream.access", {_json_fields(fields)}}}')
         else:
             extra = " ".join(str(fields[k]) for k in ("cache", "code") if fields.get(k))
             line = (f"{self._local} {fields['method']} {fields['path']} {fields['status']} "

@@ -20,7 +20,7 @@ from ..template.registry import Registry
 from .api import setup_api
 from .gate import RenderGate
 from .images import handle_image
-from .keys import ACCESS_LOG, ASSETS, FETCHER, REGISTRY, SERVICE, SETTINGS
+from .keys import ACCESS_LOG, ASSETS, FETCHER, METRICS, REGISTRY, SERVICE, SETTINGS
 from .metrics_route import setup_metrics
 from .middleware import errors_and_access_log
 from .ops import healthz, readyz
@@ -44,7 +44,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings=settings, memo=RenderMemo(), lru=ByteLRU(settings.cache.memory_max_bytes),
         disk=disk, flight=flight, pool=pool,
         gate=RenderGate(settings.server.render_queue_max),
-        sources=SourceResolver(settings, fetcher, assets))
+        sources=SourceResolver(settings, fetcher, assets), observer=app.get(METRICS))
     app[SERVICE] = service
     app[FETCHER] = fetcher
     app[ASSETS] = assets
@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     # aiohttp refuses request lines over 8190 bytes with its own 400; let ours answer 414. Every
     # line the shipped nginx.conf passes on (16 KiB buffers) reaches the app's 414 too.
     line = max(settings.limits.max_url_bytes + 1024, NGINX_MAX_REQUEST_LINE_BYTES)
-    app = web.Application(middlewares=[errors_and_access_log],
+    app = web.Application(middlewares=[errors_and_access_log()],
                           client_max_size=settings.api.max_body_bytes,
                           handler_args={"max_line_size": line, "max_field_size": 16384})
     app[SETTINGS] = settings

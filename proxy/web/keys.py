@@ -11,13 +11,15 @@ from ..logs import AccessLog
 from ..sources.assets import AssetStore
 from ..sources.fetch import Fetcher
 from ..template.registry import Registry
-from .service import ImageService
+from .facts import RequestFacts
+from .service import ImageService, RenderObserver
 
 
-class RequestObserver(Protocol):
-    """What the middleware reports every finished request to (web/metrics_route.py)."""
+class RequestObserver(RenderObserver, Protocol):
+    """What the middleware and the image service report to (web/metrics_route.py)."""
 
-    def observe_request(self, request: web.Request, status: int, elapsed_ms: float) -> None:
+    def observe_request(self, request: web.Request, status: int, elapsed_ms: float,
+                        facts: RequestFacts) -> None:
         """Record one request."""
 
 
@@ -29,7 +31,5 @@ FETCHER = web.AppKey("fetcher", Fetcher)
 ASSETS = web.AppKey("assets", AssetStore)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)
 
-# Per-request facts the access log and metrics read after the handler ran.
-REQUEST_ID = web.RequestKey("request_id", str)
-TEMPLATE_NAME = web.RequestKey("template", str)
-CACHE_TIER = web.RequestKey("cache_tier", str)
+# What each request did (web/facts.py): the access log and metrics read it after the handler.
+FACTS = web.RequestKey("facts", RequestFacts)

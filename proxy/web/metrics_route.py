@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..metrics import BatchStats, Metrics, ServiceStats, TierStats
 from .api_batch import API_STATE
-from .keys import CACHE_TIER, METRICS, SERVICE, TEMPLATE_NAME
+from .facts import RequestFacts
+from .keys import METRICS, SERVICE
 
 # Error codes of a failed image source (proxy/errors.py): counted as source errors too.
 SOURCE_ERROR_CODES = frozenset({"bad_source", "upstream_failed"})
-_TIMING = re.compile(r"^\s*(\w+);dur=([0-9.]+)")
-_FALLBACK = re.compile(r"=(\w+)")
-_MAX_ERROR_BODY_BYTES = 4096
 
 
 def _route(request: web.Request) -> str:
@@ -26,59 +21,34 @@ def _route(request: web.Request) -> str:
 
 
 class RequestMetrics:
-    """The app[METRICS] object: the middleware calls `observe_request` for every request."""
+    """The app[METRICS] object: the middleware and the image service report to it."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def observe_request(self, request: web.Request, status: int, elapsed_ms: float) -> None:
-        """Count one request by route and status and time it."""
+    def observe_request(self, request: web.Request, status: int, elapsed_ms: float,
+                        facts: RequestFacts) -> None:
+        """Count one request by route, status and template, and time it."""
         self.metrics.observe_request(_route(request), request.method, status,
-                                     elapsed_ms / 1000, request.get(CACHE_TIER))
+                                     elapsed_ms / 1000, facts.tier, facts.template)
+        if facts.error_code is not None:
+            self.metrics.observe_error(facts.error_code, facts.template)
+            if facts.error_code in SOURCE_ERROR_CODES:
+                self.metrics.observe_source_error(facts.error_code)
 
-    async def on_response_prepare(self, request: web.Request,
-                                  response: web.StreamResponse) -> None:
-        """Render and fetch times from Server-Timing; error codes from the error body."""
-        # The image handler already reports these to clients (Server-Timing, X-Fallback, the
-        # JSON error); reading them here keeps the handlers free of metrics code.
-        headers = response.headers
-        template = request.get(TEMPLATE_NAME)
-        if template is not None and headers.get("X-Cache") == "render":
-            timings = {}
-            for part in headers["Server-Timing"].split(","):
-                match = _TIMING.match(part)
-                if match:
-                    timings[match[1]] = float(match[2]) / 1000
-            if "render" in timings:
-                fmt = headers.get("Content-Type", "").removeprefix("image/") or "unknown"
-                self.metrics.observe_render(template, fmt, timings["render"],
-                                            timings.get("fetch"))
-        for reason in _FALLBACK.findall(headers.get("X-Fallback", "")):
-            self.metrics.observe_source_error(reason)
-        if response.status >= 400:
-            code = _error_code(response)
-            self.metrics.observe_error(code)
-            if code in SOURCE_ERROR_CODES:
-                self.metrics.observe_source_error(code)
+    def observe_render(self, template: str, fmt: str, render_ms: float,
+                       fetch_ms: float | None, fallbacks: tuple[str, ...]) -> None:
+        """One render by the image service, whichever door asked for it."""
+        self.metrics.observe_render(template, fmt, render_ms / 1000,
+                                    None if fetch_ms is None else fetch_ms / 1000)
+        for fallback in fallbacks:
+            self.metrics.observe_source_error(fallback.rpartition("=")[2])
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         """GET /metrics: the Prometheus text exposition of this process's registry."""
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST,
                                                 "Cache-Control": "no-store"})
-
-
-def _error_code(response: web.StreamResponse) -> str:
-    """The `code` of our JSON error body, or `http_<status>`."""
-    body = getattr(response, "body", None)
-    if isinstance(body, bytes) and len(body) <= _MAX_ERROR_BODY_BYTES:
-        try:
-            code = json.loads(body).get("code")
-        except (ValueError, AttributeError):
-            code = None
-        if isinstance(code, str) and code.isidentifier():
-            return code
-    return f"http_{response.status}"
 
 
 def service_stats(app: web.Application) -> ServiceStats | None:
@@ -115,5 +85,4 @@ def setup_metrics(app: web.Application) -> None:
     """Create this app's registry, set app[METRICS] and serve it at GET /metrics."""
     metrics = RequestMetrics(Metrics(lambda: service_stats(app)))
     app[METRICS] = metrics
-    app.on_response_prepare.append(metrics.on_response_prepare)
     app.router.add_get("/metrics", metrics.handle_metrics)

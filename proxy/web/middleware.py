@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -10,9 +11,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from ..errors import ProxyError
-from .keys import ACCESS_LOG, CACHE_TIER, METRICS, REQUEST_ID, TEMPLATE_NAME
+from .facts import RequestFacts
+from .keys import ACCESS_LOG, FACTS, METRICS
 
 log = logging.getLogger("picstream.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -40,53 +43,65 @@ def _loggable_path(request: web.Request) -> str:
     return path[:512]
 
 
-@web.middleware
-async def errors_and_access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give each request an id, map errors to responses, and log one line per request."""
-    # A caller's id is kept (tracing through nginx and the CDN) only when it is a plain token.
-    given = request.headers.get("X-Request-Id", "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
-    request[REQUEST_ID] = request_id
-    started = time.perf_counter()
-    status = 500
-    code = None
-    size: int | None = None
-    try:
+def errors_and_access_log() -> Middleware:
+    """Give each request an id and its facts, map errors to responses, log one line each."""
+    # Request ids: a random prefix per app and a counter, unique within the process's life
+    # without a urandom call per request (the hit path's budget is tens of microseconds).
+    prefix = secrets.token_hex(5)
+    counter = itertools.count(1)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # A caller's id is kept (tracing through nginx and the CDN) only when a plain token.
+        given = request.headers.get("X-Request-Id", "")
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else (
+            f"{prefix}{next(counter):06x}")
+        facts = request[FACTS] = RequestFacts(request_id)
+        started = time.perf_counter()
+        status = 500
+        size: int | None = None
         try:
-            response = await handler(request)
-        except ProxyError as exc:
-            code = exc.code
-            if exc.detail:
-                errlog.info("request %s: %s: %s", request_id, exc.code, exc.detail)
-            response = error_response(exc)
-        except web.HTTPException as exc:
-            response = exc
-            if exc.status >= 400 and exc.content_type != "application/json":
-                body = {"ok": False, "status": exc.status, "code": "http_error",
-                        "error": exc.reason}
-                response = web.Response(status=exc.status, text=json.dumps(body),
-                                        content_type="application/json",
-                                        headers={"Cache-Control": "no-store"})
-        except Exception:
-            errlog.exception("request %s failed", request_id)
-            code = "internal"
-            response = error_response(ProxyError("internal error"))
-        status = response.status
-        size = response.content_length
-        response.headers["X-Request-Id"] = request_id
-        return response
-    finally:
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        metrics = request.app.get(METRICS)
-        if metrics is not None:
-            metrics.observe_request(request, status, elapsed_ms)
-        fields = {
-            "request_id": request_id, "method": request.method, "path": _loggable_path(request),
-            "status": status, "bytes": size, "ms": round(elapsed_ms, 2), "code": code,
-            "cache": request.get(CACHE_TIER), "template": request.get(TEMPLATE_NAME),
-        }
-        access = request.app.get(ACCESS_LOG)
-        if access is not None:
-            access.write(fields)
-        else:
-            log.info("request", extra={"fields": fields})
+            try:
+                response = await handler(request)
+            except ProxyError as exc:
+                facts.error_code = exc.code
+                if exc.detail:
+                    errlog.info("request %s: %s: %s", request_id, exc.code, exc.detail)
+                response = error_response(exc)
+            except web.HTTPException as exc:
+                response = exc
+                if exc.status >= 400:
+                    facts.error_code = f"http_{exc.status}"
+                    if exc.content_type != "application/json":
+                        body = {"ok": False, "status": exc.status, "code": "http_error",
+                                "error": exc.reason}
+                        response = web.Response(status=exc.status, text=json.dumps(body),
+                                                content_type="application/json",
+                                                headers={"Cache-Control": "no-store"})
+            except Exception:
+                errlog.exception("request %s failed", request_id)
+                facts.error_code = "internal"
+                response = error_response(ProxyError("internal error"))
+            status = response.status
+            size = response.content_length
+            response.headers["X-Request-Id"] = request_id
+            return response
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            app = request.app
+            metrics = app.get(METRICS)
+            if metrics is not None:
+                metrics.observe_request(request, status, elapsed_ms, facts)
+            fields = {
+                "request_id": request_id, "method": request.method,
+                "path": _loggable_path(request), "status": status, "bytes": size,
+                "ms": round(elapsed_ms, 2), "code": facts.error_code, "cache": facts.tier,
+                "template": facts.template,
+            }
+            access = app.get(ACCESS_LOG)
+            if access is not None:
+                access.write(fields)
+            else:
+                log.info("request", extra={"fields": fields})
+
+    return middleware

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cachetools import LRUCache
 
@@ -37,6 +37,14 @@ def explain_json(fits: Sequence[TextFit]) -> str:
                         "lines": f.lines, "cut": f.cut} for f in fits], separators=(",", ":"))
 
 
+class RenderObserver(Protocol):
+    """Told about every render, whichever door asked for it (web/metrics_route.py)."""
+
+    def observe_render(self, template: str, fmt: str, render_ms: float,
+                       fetch_ms: float | None, fallbacks: tuple[str, ...]) -> None:
+        """Record one render."""
+
+
 @dataclass(frozen=True)
 class Served:
     """An image and where it came from: `memory`, `disk` or `render`."""
@@ -58,6 +66,7 @@ class ImageService:
     pool: ThreadPoolExecutor
     gate: RenderGate
     sources: SourceResolver | None = None   # None renders without remote images
+    observer: RenderObserver | None = None
     renders: int = 0
     # raw URL (+ Accept bucket for `auto`) -> KnownURL of web/images.py; bounded by count
     known_urls: LRUCache[str, Any] = field(default_factory=lambda: LRUCache(maxsize=100_000))
@@ -125,6 +134,11 @@ class ImageService:
             raise RenderTimeout("render took too long") from None
         self.renders += 1
         fallback_reason = fallback_reason or rendered.fallback_reason
+        if self.observer is not None:
+            self.observer.observe_render(
+                template.name, fmt, rendered.render_ms,
+                fetch_ms if self.sources is not None and fetch_ms else None,
+                tuple(fallback_reason.split(", ")) if fallback_reason else ())
         return CachedImage(data=rendered.data, content_type=CONTENT_TYPES[fmt],
                            width=rendered.width, height=rendered.height,
                            etag=drawn_etag(key, fallback_reason),

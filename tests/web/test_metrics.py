@@ -103,3 +103,41 @@ async def test_each_app_has_its_own_registry(settings: Settings) -> None:
     assert sample(text, "picstream_http_requests_total", route="/healthz") == 0
     names = {m.name for m in prometheus_client.REGISTRY.collect()}
     assert not any(n.startswith("picstream_") for n in names)
+
+
+async def test_requests_errors_hits_and_api_renders_carry_the_template(settings_factory) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.test_api import API_KEY, api_keys
+
+    server, _ = await start_app(settings_factory(api={"keys": api_keys(API_KEY)}))
+    base = f"http://127.0.0.1:{server.port}"
+    route = "/i/{sig}/{template}.{fmt}"
+    try:
+        url = sign_url("email-header", {"headline": "Hi", "name": "Labels"}, keys=TEST_KEYS,
+                       fmt="png", width=200, base_url=base)
+        async with aiohttp.ClientSession() as session:
+            for _ in range(2):
+                async with session.get(url) as resp:
+                    assert resp.status == 200
+            async with session.post(base + "/v1/render", headers={
+                    "Authorization": f"Bearer {API_KEY}"}, json={
+                    "template": "social-card", "variables": {"name": "Api Door"},
+                    "output": {"format": "webp"}}) as resp:
+                assert resp.status == 200, await resp.text()
+            unknown = url.replace("email-header.png", "no-such-template.png")
+            async with session.get(unknown) as resp:
+                assert resp.status == 403          # unsigned for that name: no template label
+            text = await scrape(session, base)
+    finally:
+        await server.close()
+    assert sample(text, "picstream_http_requests_total", route=route, status="200",
+                  template="email-header") == 2
+    assert sample(text, "picstream_images_served_total", tier="render",
+                  template="email-header") == 1
+    assert sample(text, "picstream_images_served_total", tier="memory",
+                  template="email-header") == 1
+    # A render through the API counts under its template like a GET's.
+    assert sample(text, "picstream_render_duration_seconds_count", template="social-card",
+                  format="webp") == 1
+    assert sample(text, "picstream_renders_total") == 2
+    assert sample(text, "picstream_errors_total", code="bad_signature", template="") == 1
+    assert "no-such-template" not in text
