@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import batch_bench, http_bench, render_bench, source_bench
+from bench import batch_bench, http_bench, layout_bench, render_bench, source_bench
 
 
 def main() -> None:
@@ -23,6 +23,10 @@ def main() -> None:
     print("### Render cost per template and format\n")
     rows = render_bench.render_table(runs=15 if args.quick else 40)
     print(render_bench.markdown(rows))
+
+    print("\n### Flowed layouts and photo templates\n")
+    print(layout_bench.markdown(layout_bench.card_rows(runs=60 if args.quick else 200)
+                                + layout_bench.photo_rows(runs=8 if args.quick else 20)))
 
     count = 1000 if args.quick else 10_000
     print(f"\n### {count:,} unique social cards\n")

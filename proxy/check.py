@@ -8,6 +8,7 @@ stops the boot instead of failing per request; STYLE.md rule 9) and by `picstrea
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -155,8 +156,13 @@ def check_template(template: Template, *, quick: bool = False,
 
 def _colour_fields(layer: Layer) -> list[tuple[str, str]]:
     return [(k, v) for k, v in layer_strings(layer)
-            if v and (k in ("color", "fill", "stroke", "tint", "background")
-                      or k.startswith("gradient"))]
+            if v and (_own(k) in ("color", "fill", "stroke", "tint", "background")
+                      or _own(k).startswith("gradient"))]
+
+
+def _own(key: str) -> str:
+    """A field's key without the `children[i].` prefixes of a group's descendants."""
+    return re.sub(r"^(children\[\d+\]\.)+", "", key)
 
 
 def _static_problems(template: Template, file: str) -> list[Problem]:

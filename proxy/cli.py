@@ -96,8 +96,9 @@ def cmd_render(args: argparse.Namespace) -> int:
           f"{len(rendered.data)} bytes, {rendered.render_ms:.1f} ms", file=sys.stderr)
     if args.explain:
         for fit in rendered.fits:
-            print(f"  layers[{fit.layer_index}]: size {fit.size:g}px, {fit.lines} line(s), "
-                  f"{'cut with ellipsis' if fit.cut else 'fits'}", file=sys.stderr)
+            print(f"  layers[{fit.layer_index}]{fit.part}: size {fit.size:g}px, "
+                  f"{fit.lines} line(s), {'cut with ellipsis' if fit.cut else 'fits'}",
+                  file=sys.stderr)
     return 0
 
 

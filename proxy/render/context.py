@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pyvips
 
+from .memo import RenderMemo
+
 
 @dataclass(frozen=True)
 class TextFit:
@@ -17,6 +19,7 @@ class TextFit:
     lines: int
     cut: bool            # True when the text was shortened with an ellipsis
     fits_at_min: bool    # True when the whole text fits at min_size within max_lines
+    part: str = ""       # text in a group: ".children[1]" (counting the children drawn)
 
 
 @dataclass
@@ -28,3 +31,4 @@ class DrawContext:
     images: Mapping[str, pyvips.Image] = field(default_factory=dict)
     layer_index: int = 0
     fits: list[TextFit] = field(default_factory=list)
+    memo: RenderMemo | None = None                 # the app's memo: groups keep text in it

@@ -8,6 +8,7 @@ from typing import Any
 from ..template.model import BarcodeLayer, ImageLayer, QrLayer, RectLayer, SvgLayer, TextLayer
 from .code import draw_code
 from .context import DrawContext
+from .group import PlacedText, draw_placed_text
 from .image import draw_image
 from .patch import Patch
 from .rect import draw_rect
@@ -29,3 +30,5 @@ DRAW: dict[type, DrawFn] = {
     QrLayer: draw_code,
     BarcodeLayer: draw_code,
 }
+# Text a group laid out is drawn through this same table (the pipeline flattens groups).
+DRAW[PlacedText] = lambda layer, ctx: draw_placed_text(layer, ctx, DRAW)

@@ -19,7 +19,7 @@ import pyvips
 from ..errors import BadSource, InvalidValue, RenderTimeout, TooLarge
 from ..spec import OutputOptions
 from ..template.colors import parse_color
-from ..template.model import CodeLayer, ImageLayer, Layer, Template, TextLayer
+from ..template.model import CodeLayer, GroupLayer, ImageLayer, Layer, Template, TextLayer
 from ..template.refs import has_refs, layer_strings, substitute
 from ..template.values import Values, is_drawn, resolve_layer
 from .blend import Ready, blend, paste, patch_bytes, ready
@@ -28,6 +28,7 @@ from .deadline import Deadline, WatchedImages
 from .decode import LazyImages
 from .encode import encode
 from .follow import follow, follow_size
+from .group import flatten_group
 from .layers import DRAW
 from .memo import RenderMemo
 
@@ -149,6 +150,9 @@ def _repeats(layer: Layer, resolved: Layer) -> bool:
         return not has_refs(layer.text)
     if isinstance(layer, CodeLayer):
         return not has_refs(layer.value)     # a coupon code is new every render
+    if isinstance(layer, GroupLayer):
+        # its parts join the base one by one, when each keeps coming (HOT_AFTER)
+        return not any(has_refs(text) for _, text in layer_strings(layer))
     if isinstance(resolved, ImageLayer):
         return resolved.src == "" or resolved.src.startswith("local:")
     return True
@@ -167,7 +171,18 @@ MIN_DRAW_SCALE = 0.25
 HOT_AFTER = 8   # a text layer asked for this often with one value joins the base canvas
 
 
-def _plan(template: Template, values: Values, memo: RenderMemo, scale: float
+def _parts(template: Template, index: int, resolved: Layer, ctx: DrawContext
+           ) -> tuple[Layer, ...]:
+    """A group as the plain layers it lays out (memoised by its resolved form); others as is."""
+    if not isinstance(resolved, GroupLayer):
+        return (resolved,)
+    assert ctx.memo is not None
+    return ctx.memo.get_or_make(("flow", template.version, index, ctx.scale, resolved),
+                                lambda: flatten_group(resolved, ctx, DRAW),
+                                lambda parts: 256 * (1 + len(parts)))
+
+
+def _plan(template: Template, values: Values, memo: RenderMemo, ctx: DrawContext
           ) -> tuple[list[tuple[int, Layer]], list[tuple[int, Layer]], frozenset[int]]:
     """Split drawn layers into the memoised base and the per-render rest.
 
@@ -175,8 +190,9 @@ def _plan(template: Template, values: Values, memo: RenderMemo, scale: float
     it early would then change the stacking order. Text with variables repeats too when the
     same value keeps coming (a default title, one badge for a whole batch): after HOT_AFTER
     renders it joins the base, so each render blends only what is new in it. The pixels are
-    the same either way.
+    the same either way. A group takes part as the layers it lays out, each on its own.
     """
+    scale = ctx.scale
     base: list[tuple[int, Layer]] = []
     rest: list[tuple[int, Layer]] = []
     # Static layers (no variable, no `when`) resolve the same in every render: once per version.
@@ -194,13 +210,14 @@ def _plan(template: Template, values: Values, memo: RenderMemo, scale: float
             continue
         else:
             resolved = resolve_layer(layer, values, template)
-            repeats = _repeats(layer, resolved) or memo.times_asked(
-                _layer_key(template, index, scale, resolved, b"")) >= HOT_AFTER
-        if repeats and not any(_overlaps(layer.box, template.layers[i].box)
-                               for i, _ in rest):
-            base.append((index, resolved))
-        else:
-            rest.append((index, resolved))
+            repeats = _repeats(layer, resolved)
+        for part in _parts(template, index, resolved, ctx):
+            hot = repeats or memo.times_asked(
+                _layer_key(template, index, scale, part, b"")) >= HOT_AFTER
+            if hot and not any(_overlaps(part.box, other.box) for _, other in rest):
+                base.append((index, part))
+            else:
+                rest.append((index, part))
     return base, rest, frozenset(i for i, fixed in enumerate(static) if fixed is not None)
 
 
@@ -211,12 +228,12 @@ def make_canvas(state: RenderState) -> RenderState:
     width, height = state.draw_size
     # Sources are the work a URL's signer does not control: libvips stops it at the deadline.
     state.sources = WatchedImages(job.images, template.files, state.deadline)
-    state.ctx = DrawContext(scale=state.scale, canvas_size=state.draw_size,
+    state.ctx = DrawContext(scale=state.scale, canvas_size=state.draw_size, memo=state.memo,
                             images=state.sources)
     background = substitute(template.background, job.values.strings())
     rgba = _colour(background, "background")
     state.bands = 3 if rgba[3] == 255 else 4
-    base, state.rest, static = _plan(template, job.values, state.memo, state.scale)
+    base, state.rest, static = _plan(template, job.values, state.memo, state.ctx)
 
     def make() -> tuple[pyvips.Image, np.ndarray | None, tuple[TextFit, ...]]:
         assert state.ctx is not None
@@ -376,14 +393,22 @@ def explain_boxes(state: RenderState) -> RenderState:
     sx = state.out_size[0] / state.job.template.size[0]
     sy = state.out_size[1] / state.job.template.size[1]
     palette = ([255, 0, 128], [0, 200, 255], [255, 200, 0], [0, 255, 120])
-    for index, layer in enumerate(state.job.template.layers):
-        x, y, w, h = layer.box
+    template = state.job.template
+    for index, layer in enumerate(template.layers):
         colour: list[float] = [float(c) for c in palette[index % len(palette)]]
         colour = (colour + [255.0])[: canvas.bands]
-        width = max(1, round(2 * sx))
-        for t in range(width):
-            canvas = canvas.draw_rect(colour, round(x * sx) + t, round(y * sy) + t,
-                                      max(1, round(w * sx) - 2 * t), max(1, round(h * sy) - 2 * t))
+        boxes = [(layer.box, max(1, round(2 * sx)))]
+        if isinstance(layer, GroupLayer) and is_drawn(layer, state.job.values):
+            # what the group laid out: each child's box (and each hugging background), thin
+            assert state.ctx is not None
+            resolved = resolve_layer(layer, state.job.values, template)
+            boxes += [(part.box, max(1, round(sx)))
+                      for part in _parts(template, index, resolved, state.ctx)]
+        for (x, y, w, h), width in boxes:
+            for t in range(width):
+                canvas = canvas.draw_rect(colour, round(x * sx) + t, round(y * sy) + t,
+                                          max(1, round(w * sx) - 2 * t),
+                                          max(1, round(h * sy) - 2 * t))
     state.canvas = canvas
     return state
 

@@ -16,6 +16,7 @@ from .model import (
     BarcodeLayer,
     Box,
     Gradient,
+    GroupLayer,
     ImageLayer,
     Layer,
     QrLayer,
@@ -34,6 +35,7 @@ RESERVED_NAMES = frozenset({"w", "h", "q", "dpr", "v", "exp", "debug"})
 MAX_CANVAS_SIDE = 8192
 MAX_LOCAL_FILE_BYTES = 20 * 1024 * 1024
 GRADIENT_ANGLES = b"\0gradient-angles:css"
+MAX_GROUP_DEPTH = 8
 
 T = TypeVar("T")
 
@@ -275,6 +277,8 @@ _LAYER_KEYS = {
     "image": _COMMON + ("src", "fit", "gravity", "mask", "radius", "tint"),
     "svg": _COMMON + ("src", "svg"),
     "qr": _COMMON + _CODE_KEYS + ("error",),
+    "group": _COMMON + ("children", "direction", "gap", "padding", "align", "justify", "wrap",
+                        "fill", "radius", "stroke", "stroke_width"),
     "barcode": _COMMON + _CODE_KEYS + ("symbology",),
 }
 
@@ -288,8 +292,10 @@ def _layer(
     base_dir: Path,
     files: dict[str, bytes],
     font_ok: Callable[[str], bool] | None,
+    parent: str | None = None,
+    depth: int = 0,
 ) -> Layer:
-    where = f"layers[{index}]"
+    where = f"{parent}.children[{index}]" if parent else f"layers[{index}]"
     if not isinstance(raw, dict):
         raise ctx.fail(where, "expected a table")
     kind = _get(ctx, where, raw, "type", str)
@@ -297,8 +303,14 @@ def _layer(
         raise ctx.fail(
             f"{where}.type", f"unknown layer type {kind!r} (one of {', '.join(_LAYER_KEYS)})"
         )
-    _check_keys(ctx, where, raw, _LAYER_KEYS[kind])
-    box = _box(ctx, where, raw.get("box"), size)
+    if parent is None:
+        _check_keys(ctx, where, raw, _LAYER_KEYS[kind])
+        box = _box(ctx, where, raw.get("box"), size)
+    else:
+        # in a group the flow places the child: it has a size (or none: from its content)
+        keys = [k for k in _LAYER_KEYS[kind] if k not in ("box", "anchor")]
+        _check_keys(ctx, where, raw, (*keys, "width", "height", "grow"))
+        box = _child_box(ctx, where, kind, raw, size)
     when = _get(ctx, where, raw, "when", str, None)
     if when is not None and when.lstrip("!") not in variables:
         raise ctx.fail(f"{where}.when", f"undefined variable {when.lstrip('!')!r}")
@@ -318,6 +330,8 @@ def _layer(
         return str(value)
 
     common["anchor"] = choice("anchor", ANCHORS, "north-west")
+    if parent is not None:
+        common["grow"] = float(_get(ctx, where, raw, "grow", (int, float), 0))
 
     if kind == "rect":
         gradient = (
@@ -426,6 +440,14 @@ def _layer(
         )
     if kind in ("qr", "barcode"):
         return _code_layer(ctx, where, kind, raw, common, variables)
+    if kind == "group":
+        if depth >= MAX_GROUP_DEPTH:
+            raise ctx.fail(where, f"groups nest at most {MAX_GROUP_DEPTH} deep")
+        children_raw = _get(ctx, where, raw, "children", list)
+        children = tuple(
+            _layer(ctx, i, child, size, variables, base_dir, files, font_ok, where, depth + 1)
+            for i, child in enumerate(children_raw))
+        return _group_layer(ctx, where, raw, common, variables, children)
     # svg: inline `svg = "<svg ...>"` or a local `src = "art/badge.svg"`
     if ("svg" in raw) == ("src" in raw):
         raise ctx.fail(where, "an svg layer needs exactly one of `svg` (inline) or `src` (file)")
@@ -439,6 +461,70 @@ def _layer(
         svg = _get(ctx, where, raw, "svg", str)
     _refs_defined(ctx, f"{where}.svg", svg, variables)
     return SvgLayer(**common, svg=svg)
+
+
+def _child_box(ctx: _Ctx, where: str, kind: str, raw: Mapping[str, Any],
+               size: tuple[int, int]) -> Box:
+    """(0, 0, width, height) of a group's child; 0 takes the side from the content."""
+    sides = []
+    for key, limit in (("width", size[0]), ("height", size[1])):
+        value = _get(ctx, where, raw, key, int, 0)
+        if not 0 <= value <= limit:
+            raise ctx.fail(f"{where}.{key}", f"must be between 1 and {limit}")
+        sides.append(value)
+    if kind in ("image", "svg", "qr", "barcode") and 0 in sides:
+        raise ctx.fail(where, f"a {kind} in a group needs a width and a height")
+    grow = _get(ctx, where, raw, "grow", (int, float), 0)
+    if not 0 <= grow <= 100:
+        raise ctx.fail(f"{where}.grow", "must be between 0 and 100")
+    return (0, 0, sides[0], sides[1])
+
+
+def _group_layer(ctx: _Ctx, where: str, raw: Mapping[str, Any], common: dict[str, Any],
+                 variables: Mapping[str, Variable], children: tuple[Layer, ...]) -> Layer:
+    """A `group`: flow settings, an optional background, and its children."""
+
+    def pick(key: str, options: tuple[str, ...], default: str) -> str:
+        value = _get(ctx, where, raw, key, str, default)
+        value = "centre" if value == "center" else value
+        if value not in options:
+            raise ctx.fail(f"{where}.{key}", f"{value!r} is not one of {', '.join(options)}")
+        return str(value)
+
+    gap = _get(ctx, where, raw, "gap", int, 0)
+    if not 0 <= gap <= MAX_CANVAS_SIDE:
+        raise ctx.fail(f"{where}.gap", "must not be negative")
+    padding_raw = _get(ctx, where, raw, "padding", (int, list), 0)
+    if isinstance(padding_raw, int):
+        padding_raw = [padding_raw]
+    if (len(padding_raw) not in (1, 2, 4) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in padding_raw)):
+        raise ctx.fail(f"{where}.padding", "expected px, [vertical, horizontal] or "
+                       "[top, right, bottom, left], none negative")
+    padding = (padding_raw * 4)[:4] if len(padding_raw) == 1 else (
+        padding_raw * 2 if len(padding_raw) == 2 else padding_raw)
+    fill = _get(ctx, where, raw, "fill", str, None)
+    if fill is not None:
+        fill = _colour_or_ref(ctx, f"{where}.fill", fill, variables)
+    stroke = _get(ctx, where, raw, "stroke", str, None)
+    if stroke is not None:
+        stroke = _colour_or_ref(ctx, f"{where}.stroke", stroke, variables)
+    radius = _get(ctx, where, raw, "radius", int, 0)
+    stroke_width = _get(ctx, where, raw, "stroke_width", int, 1 if stroke else 0)
+    if radius < 0 or stroke_width < 0:
+        raise ctx.fail(where, "radius and stroke_width must not be negative")
+    return GroupLayer(
+        **common,
+        direction=pick("direction", ("row", "column"), "column"),  # type: ignore[arg-type]
+        gap=gap,
+        padding=(padding[0], padding[1], padding[2], padding[3]),
+        align=pick("align", ("start", "centre", "end", "stretch"), "start"),  # type: ignore[arg-type]
+        justify=pick("justify", ("start", "centre", "end", "space-between"),  # type: ignore[arg-type]
+                     "start"),
+        wrap=_get(ctx, where, raw, "wrap", bool, False),
+        fill=fill, radius=radius, stroke=stroke, stroke_width=stroke_width,
+        children=children,
+    )
 
 
 def _choice_ref(ctx: _Ctx, where: str, value: str, options: tuple[str, ...],

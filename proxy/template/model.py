@@ -62,6 +62,7 @@ class LayerBase:
     when: str | None = None          # variable name: draw only when it is non-empty/true
     opacity: float = 1.0
     anchor: Anchor = "north-west"    # only a `follow` canvas moves boxes
+    grow: float = 0.0                # in a group: share of the free space along its direction
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,25 @@ class BarcodeLayer(CodeLayer):
     symbology: Literal["ean13", "code128"] = "code128"
 
 
-Layer = RectLayer | TextLayer | ImageLayer | SvgLayer | QrLayer | BarcodeLayer
+@dataclass(frozen=True)
+class GroupLayer(LayerBase):
+    """Children that flow in a row or a column; a child's box is (0, 0, width, height), where
+    0 means "from its content" (text hugs its lines, a group hugs its children)."""
+
+    direction: Literal["row", "column"] = "column"
+    gap: int = 0
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)     # top, right, bottom, left
+    align: Literal["start", "centre", "end", "stretch"] = "start"      # across the direction
+    justify: Literal["start", "centre", "end", "space-between"] = "start"   # along it
+    wrap: bool = False
+    fill: str | None = None          # background of the group's box (hugging, as a child)
+    radius: int = 0
+    stroke: str | None = None
+    stroke_width: int = 0
+    children: tuple[Layer, ...] = ()
+
+
+Layer = RectLayer | TextLayer | ImageLayer | SvgLayer | QrLayer | BarcodeLayer | GroupLayer
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from .model import CodeLayer, ImageLayer, Layer, RectLayer, TextLayer
+from .model import CodeLayer, GroupLayer, ImageLayer, Layer, RectLayer, TextLayer
 
 _REF = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -63,6 +63,13 @@ def layer_strings(layer: Layer) -> list[tuple[str, str]]:
     elif isinstance(layer, ImageLayer):
         out += [("src", layer.src), ("tint", layer.tint or ""), ("fit", layer.fit),
                 ("gravity", layer.gravity)]
+    elif isinstance(layer, GroupLayer):
+        out += [("fill", layer.fill or ""), ("stroke", layer.stroke or "")]
+        for i, child in enumerate(layer.children):
+            if child.when is not None:
+                # a child's `when` makes the group change per render like a reference does
+                out.append((f"children[{i}].when", "{" + child.when.lstrip("!") + "}"))
+            out += [(f"children[{i}].{key}", text) for key, text in layer_strings(child)]
     elif isinstance(layer, CodeLayer):
         out += [("value", layer.value), ("color", layer.color), ("background", layer.background)]
     else:

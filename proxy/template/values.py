@@ -18,6 +18,7 @@ from .model import (
     CodeLayer,
     Fit,
     Gravity,
+    GroupLayer,
     ImageLayer,
     Layer,
     RectLayer,
@@ -180,6 +181,13 @@ def resolve_layer(layer: Layer, values: Values, template: Template) -> Layer:
                                    tint=substitute(layer.tint, strings) if layer.tint else None,
                                    fit=cast(Fit, substitute(layer.fit, strings)),
                                    gravity=cast(Gravity, substitute(layer.gravity, strings)))
+    if isinstance(layer, GroupLayer):
+        # children hidden by `when` are dropped here, so they take no space in the flow
+        return dataclasses.replace(
+            layer, fill=substitute(layer.fill, strings) if layer.fill else None,
+            stroke=substitute(layer.stroke, strings) if layer.stroke else None,
+            children=tuple(resolve_layer(child, values, template) for child in layer.children
+                           if is_drawn(child, values)))
     if isinstance(layer, CodeLayer):
         return dataclasses.replace(layer, value=substitute(layer.value, strings),
                                    color=substitute(layer.color, strings),

@@ -34,7 +34,8 @@ def explain_json(fits: Sequence[TextFit]) -> str:
     """Text-fit facts as compact JSON for the `X-Explain` header (ASCII only)."""
     return json.dumps([{"layer": f.layer_index,
                         "size": int(f.size) if f.size.is_integer() else round(f.size, 2),
-                        "lines": f.lines, "cut": f.cut} for f in fits], separators=(",", ":"))
+                        "lines": f.lines, "cut": f.cut, **({"part": f.part} if f.part else {})}
+                       for f in fits], separators=(",", ":"))
 
 
 class RenderObserver(Protocol):

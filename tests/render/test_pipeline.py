@@ -34,7 +34,8 @@ def test_memo_hits_and_bound() -> None:
     card(memo, "One")
     misses = memo.misses
     card(memo, "Two")
-    assert memo.misses == misses + 1   # only the new name was drawn
+    # only the new name was drawn: its text, its place in the flowed group, the group's layout
+    assert memo.misses == misses + 3
     assert memo.hits > 0
 
 

@@ -29,9 +29,11 @@ async def test_debug_url_carries_fits_on_miss_and_hit(live) -> None:  # type: ig
                    base_url=base)
     status, first = await _get(url)
     assert status == 200 and first["X-Cache"] == "render"
-    fits = {f["layer"]: f for f in json.loads(first["X-Explain"])}
-    assert set(fits) >= {2, 5, 6}          # static "picstream" text too, not only variables
-    assert fits[5]["size"] < 76 and fits[5]["lines"] == 1 and fits[5]["cut"] is False
+    fits = {(f["layer"], f.get("part", "")): f for f in json.loads(first["X-Explain"])}
+    # static "picstream" text too, not only variables; the name and title in the group
+    assert set(fits) >= {(2, ""), (5, ".children[0]"), (5, ".children[1]")}
+    name = fits[(5, ".children[0]")]
+    assert name["size"] < 76 and name["lines"] == 1 and name["cut"] is False
     status, second = await _get(url)
     assert second["X-Cache"] == "memory"
     assert second["X-Explain"] == first["X-Explain"]
@@ -61,5 +63,5 @@ def test_cli_render_explain_prints_each_text_layer(tmp_path: Path, settings,  # 
     code = main(["render", "social-card", f"name={'W' * 80}", "-o", str(out), "--explain"])
     err = capsys.readouterr().err
     assert code == 0 and out.stat().st_size > 0
-    assert "layers[5]: size 36px, 1 line(s), cut with ellipsis" in err
-    assert "layers[6]: size 40px, 2 line(s), fits" in err
+    assert "layers[5].children[0]: size 36px, 1 line(s), cut with ellipsis" in err
+    assert "layers[5].children[1]: size 40px, 2 line(s), fits" in err
