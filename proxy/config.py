@@ -120,6 +120,26 @@ class Api:
 
 
 @dataclass(frozen=True)
+class Batch:
+    redis_url: str = setting("", "Redis shared by every host for batches (redis://host:6379/0); "
+                             "empty keeps batches in this process.", secret=True)
+    chunk_items: int = setting(16, "Items a host takes from a batch at a time.", min=1, max=1000)
+    visibility_timeout_s: float = setting(30.0, "A taken chunk not finished (nor extended) "
+                                          "within this is taken again by any host.",
+                                          min=0.5, max=3600)
+    retention_s: int = setting(7 * 86400, "How long a batch, its results and its "
+                               "Idempotency-Key are kept.", min=60)
+    webhook_secret: str = setting("", "HMAC-SHA256 key signing webhook calls; webhooks are "
+                                  "refused while empty.", secret=True)
+    webhook_attempts: int = setting(6, "Deliveries tried per webhook before giving up.",
+                                    min=1, max=50)
+    webhook_backoff_s: float = setting(2.0, "Wait before the first retry; doubled each time.",
+                                       min=0.01, max=3600)
+    webhook_timeout_s: float = setting(10.0, "Timeout of one webhook delivery.", min=0.1,
+                                       max=120)
+
+
+@dataclass(frozen=True)
 class Templates:
     dir: str = setting("", "Directory of template TOML files; empty: the shipped templates.")
     fonts_dir: str = setting("", "Fonts directory holding a fonts.conf; empty: the shipped fonts.")
@@ -134,6 +154,7 @@ class Settings:
     cache: Cache = field(default_factory=Cache)
     sources: Sources = field(default_factory=Sources)
     api: Api = field(default_factory=Api)
+    batch: Batch = field(default_factory=Batch)
     templates: Templates = field(default_factory=Templates)
 
 
@@ -290,6 +311,10 @@ def _check_cross(settings: Settings) -> None:
         name, sep, digest = entry.partition(":")
         if not sep or not name or len(digest) != 64:
             raise ConfigError("api.keys (PICSTREAM_API_KEYS): each entry is name:sha256hex")
+    url = settings.batch.redis_url
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("batch.redis_url (PICSTREAM_BATCH_REDIS_URL): expected redis://, "
+                          "rediss:// or unix://")
     if not Path(settings.templates.dir).is_dir():
         raise ConfigError(f"templates.dir (PICSTREAM_TEMPLATES_DIR): not a directory: "
                           f"{settings.templates.dir}")

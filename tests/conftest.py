@@ -54,3 +54,15 @@ async def live(settings: Settings):  # type: ignore[no-untyped-def]
         yield f"http://127.0.0.1:{server.port}", app
     finally:
         await server.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real redis-server on a free loopback port (tests/support/redis_server.py)."""
+    from tests.support.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -153,12 +153,7 @@ class Fetcher:
         """Create the shared session; its connector only ever connects to checked addresses."""
         if self._session is not None:
             return
-        connector = aiohttp.TCPConnector(
-            resolver=CheckedResolver(self._lookup, allow_loopback=self.settings.allow_loopback),
-            socket_factory=self._socket,
-            limit=100,
-            limit_per_host=8,
-        )
+        connector = self.guarded_connector(limit=100, limit_per_host=8)
         self._session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
@@ -167,6 +162,12 @@ class Fetcher:
             headers=_HEADERS,
             read_bufsize=_CHUNK_BYTES,
         )
+
+    def guarded_connector(self, *, limit: int, limit_per_host: int) -> aiohttp.TCPConnector:
+        """A connector that only dials checked addresses (source fetches, batch webhooks)."""
+        return aiohttp.TCPConnector(
+            resolver=CheckedResolver(self._lookup, allow_loopback=self.settings.allow_loopback),
+            socket_factory=self._socket, limit=limit, limit_per_host=limit_per_host)
 
     async def close(self) -> None:
         """Cancel in-flight fetches and close the session."""

@@ -7,7 +7,6 @@ through the app's ImageService, so a URL minted here is a cache hit when an `<im
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -18,7 +17,16 @@ from ..errors import InvalidBody
 from ..template.describe import describe_template
 from ..template.model import Template
 from .api_assets import get_asset, post_asset
-from .api_batch import API_STATE, ApiState, get_batch, get_batch_results, post_batch
+from .api_batch import (
+    API_STATE,
+    ApiState,
+    batches_ctx,
+    delete_batch,
+    get_batch,
+    get_batch_results,
+    get_batch_zip,
+    post_batch,
+)
 from .api_body import check_keys, mint, read_json, template_of
 from .auth import ApiKey, authenticate, parse_keys
 from .http import accepted_media
@@ -115,14 +123,8 @@ def _authed(handler: Handler) -> Handler:
 
 def _api_state(keys: tuple[ApiKey, ...]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        state = ApiState(keys=keys,
-                         limiter=asyncio.Semaphore(app[SETTINGS].api.batch_concurrency))
-        app[API_STATE] = state
+        app[API_STATE] = ApiState(keys=keys)
         yield
-        tasks = [b.task for b in state.batches.values() if b.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     return ctx
 
@@ -131,7 +133,9 @@ ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
     ("POST", "/v1/render", post_render, True),
     ("POST", "/v1/batch", post_batch, True),
     ("GET", "/v1/batch/{id}", get_batch, True),
+    ("DELETE", "/v1/batch/{id}", delete_batch, True),
     ("GET", "/v1/batch/{id}/results", get_batch_results, True),
+    ("GET", "/v1/batch/{id}/results.zip", get_batch_zip, True),
     ("GET", "/v1/templates", list_templates, True),
     ("GET", "/v1/templates/{name}", get_template, True),
     ("POST", "/v1/assets", post_asset, True),
@@ -145,5 +149,6 @@ def setup_api(app: web.Application) -> None:
     # Fail at start on a malformed key entry, not on the first request.
     keys = parse_keys(app[SETTINGS].api.keys)
     app.cleanup_ctx.append(_api_state(keys))
+    app.cleanup_ctx.append(batches_ctx)
     for method, path, handler, needs_key in ROUTES:
         app.router.add_route(method, path, _authed(handler) if needs_key else handler)

@@ -1,120 +1,262 @@
-"""The batch API: mint every item's URL at once, prerender in the background, report progress.
+"""The batch API: mint every item's URL at once, keep the batch in the store, report progress.
 
-Background renders go through the same ImageService as live traffic, but only into idle render
-threads (the render gate is polled before each item), so a live miss never queues behind a
-batch; results are URLs and statuses only, the rendered bytes live in the caches.
+The batch and its jobs go to the app's BatchStore (in-process, or Redis with
+`batch.redis_url`), and every host's BatchWorker renders chunks of it through the same
+ImageService as live traffic, but only into idle render threads, so a live miss never queues
+behind a batch. Progress, results and cancellation are read from the store, so any host
+answers them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import secrets
-import time
-from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from ..batch import Progress, run_batch
+from ..batches.model import INVALID, MINTED, PENDING, BatchInfo, Job, NewBatch, Row
+from ..batches.redis_store import RedisStore
+from ..batches.store import BatchStore, MemoryStore
+from ..batches.webhook import WebhookSender, check_url
+from ..batches.worker import BatchWorker
+from ..batches.zipstream import ZipStream
 from ..config import Settings
-from ..errors import FieldError, InvalidBody, Overloaded, TooLarge, UnknownBatch
+from ..errors import (
+    BadRequest,
+    FieldError,
+    InvalidBody,
+    Overloaded,
+    ProxyError,
+    TooLarge,
+    UnknownBatch,
+)
 from ..template.model import Template
 from .api_body import Minted, check_keys, mint, read_json, template_of
-from .auth import ApiKey
-from .keys import SERVICE, SETTINGS
-from .service import ImageService
+from .auth import ApiKey, authenticate
+from .keys import FETCHER, REGISTRY, SERVICE, SETTINGS
+from .service import ImageService, Served
 
-# Finished batches kept for `GET /v1/batch/{id}`; the oldest finished one is dropped first.
-MAX_BATCHES = 64
 # A render refused by a full gate (live traffic won the race) is retried, not failed.
 OVERLOADED_RETRIES = 200
 OVERLOADED_WAIT_S = 0.05
 # How often a waiting prerender looks at the render gate again.
 ADMIT_POLL_S = 0.002
 NDJSON_CHUNK_LINES = 500
-
-
-@dataclass
-class Batch:
-    """One batch: URLs and per-item status only (rendered bytes live in the caches)."""
-
-    id: str
-    template: str
-    version: str
-    prerender: bool
-    urls: list[str | None]
-    status: list[str]                 # pending | rendered | failed | invalid | minted
-    errors: dict[int, str]
-    progress: Progress
-    created_at: float = field(default_factory=time.time)
-    task: asyncio.Task[None] | None = None
-
-    @property
-    def finished(self) -> bool:
-        """True once nothing more will change."""
-        return self.progress.state in ("done", "cancelled")
-
-    def summary(self) -> dict[str, Any]:
-        """Progress of the batch as served by `GET /v1/batch/{id}`."""
-        return {"id": self.id, "template": self.template, "version": self.version,
-                "prerender": self.prerender, **self.progress.snapshot(),
-                "errors": {str(i): e for i, e in sorted(self.errors.items())[:1000]}}
+ZIP_JOB_BLOCK = 100
+MAX_IDEMPOTENCY_KEY = 255
+# A retried POST whose twin is still being stored waits this long for it.
+IDEMPOTENT_WAIT_S = 3.0
+# Shutdown waits this long for the worker's loops (each ends within one store call).
+STOP_WAIT_S = 10.0
 
 
 @dataclass
 class ApiState:
-    """Per-app API state: the parsed keys, the batches and the prerender limiter."""
+    """Per-app API state: the parsed keys."""
 
     keys: tuple[ApiKey, ...]
-    limiter: asyncio.Semaphore
-    batches: OrderedDict[str, Batch] = field(default_factory=OrderedDict)
-
-    def add(self, batch: Batch) -> None:
-        """Keep `batch`, dropping the oldest finished batches beyond MAX_BATCHES."""
-        while len(self.batches) >= MAX_BATCHES:
-            old = next((b for b in self.batches.values() if b.finished), None)
-            if old is None:
-                raise Overloaded("too many batches in progress; retry later")
-            del self.batches[old.id]
-        self.batches[batch.id] = batch
 
 
 API_STATE = web.AppKey("api_state_v1", ApiState)
 
 
+@dataclass
+class Batches:
+    """The app's batch store and this host's worker."""
+
+    store: BatchStore
+    worker: BatchWorker
+
+
+BATCHES = web.AppKey("batches", Batches)
+
+
+# --- this host's share of the work -----------------------------------------------------------
+
+async def _admit(service: ImageService, threads: int) -> None:
+    # Lower priority: start a batch render only while a render thread is idle, so a live
+    # miss waits at most for one batch render already running, never for a queue of them.
+    while service.gate.in_flight >= threads:
+        await asyncio.sleep(ADMIT_POLL_S)
+
+
+async def _serve_job(app: web.Application, info: BatchInfo, job: Job) -> tuple[Served, str]:
+    """One job's image through the caches (rendered if no tier has it) and its format."""
+    settings = app[SETTINGS]
+    service = app[SERVICE]
+    template = app[REGISTRY].get(info.template)
+    minted = mint(template, job.variables, job.output, settings)
+    if isinstance(minted, list):
+        raise InvalidBody(minted)
+    for _ in range(OVERLOADED_RETRIES):
+        try:
+            return await service.get(minted.spec, template, minted.values, minted.fmt), \
+                minted.fmt
+        except Overloaded:
+            await asyncio.sleep(OVERLOADED_WAIT_S)
+            await _admit(service, settings.server.render_thread_count)
+    raise Overloaded("the server stayed overloaded")
+
+
+async def batches_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The store (Redis when `batch.redis_url` is set), the webhook sender and the worker."""
+    settings = app[SETTINGS]
+    config = settings.batch
+    store: BatchStore
+    if config.redis_url:
+        store = RedisStore(config.redis_url, visibility_timeout_s=config.visibility_timeout_s,
+                           retention_s=config.retention_s)
+    else:
+        store = MemoryStore(visibility_timeout_s=config.visibility_timeout_s)
+    sender = WebhookSender(settings, app[FETCHER])
+    await sender.start()
+    service = app[SERVICE]
+    threads = settings.server.render_thread_count
+
+    async def render(info: BatchInfo, job: Job) -> str:
+        return (await _serve_job(app, info, job))[0].tier
+
+    worker = BatchWorker(store=store, render=render, admit=lambda: _admit(service, threads),
+                         concurrency=settings.api.batch_concurrency,
+                         visibility_timeout_s=config.visibility_timeout_s, webhooks=sender,
+                         webhook_attempts=config.webhook_attempts,
+                         webhook_backoff_s=config.webhook_backoff_s)
+    app[BATCHES] = Batches(store, worker)
+    task = asyncio.create_task(worker.run())
+    yield
+    worker.stop()
+    task.cancel()
+    await asyncio.wait({task}, timeout=STOP_WAIT_S)
+    await sender.close()
+    await store.close()
+
+
+# --- POST /v1/batch --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Item:
+    result: Minted | list[FieldError]
+    variables: Any
+    output: dict[str, Any]
+
+
 def _mint_all(template: Template, items: list[Any], output: object,
-              settings: Settings) -> list[Minted | list[FieldError]]:
+              settings: Settings) -> list[_Item]:
     """Validate every batch item (run in a thread: 10,000 items take a moment of CPU)."""
-    out: list[Minted | list[FieldError]] = []
+    out: list[_Item] = []
     base = output if isinstance(output, dict) else {}
     for index, item in enumerate(items):
         prefix = f"items[{index}]."
         if not isinstance(item, dict):
-            out.append([FieldError(f"items[{index}]", "expected an object")])
+            out.append(_Item([FieldError(f"items[{index}]", "expected an object")], None, {}))
             continue
         unknown = check_keys(item, {"variables", "output"}, prefix)
         own = item.get("output")
         if own is not None and not isinstance(own, dict):
-            out.append([*unknown, FieldError(prefix + "output", "expected an object")])
+            out.append(_Item([*unknown, FieldError(prefix + "output", "expected an object")],
+                             None, {}))
             continue
         merged = {**base, **(own or {})}
         result = mint(template, item.get("variables"), merged, settings, prefix)
         if unknown:
             result = unknown + (result if isinstance(result, list) else [])
-        out.append(result)
+        out.append(_Item(result, item.get("variables"), merged))
     return out
+
+
+def _new_batch(batch_id: str, template: Template, prerender: bool, webhook_url: str,
+               minted: list[_Item]) -> tuple[NewBatch, list[dict[str, Any]]]:
+    """The batch to store (identical items share one job) and the POST's item list."""
+    urls: list[str | None] = []
+    status: list[str] = []
+    errors: dict[int, str] = {}
+    listed: list[dict[str, Any]] = []
+    jobs: dict[str, list[int]] = {}
+    first: dict[str, _Item] = {}
+    for index, item in enumerate(minted):
+        result = item.result
+        if isinstance(result, list):
+            urls.append(None)
+            status.append(INVALID)
+            errors[index] = "; ".join(f"{e.field}: {e.error}" for e in result[:10])
+            listed.append({"index": index, "ok": False,
+                           "errors": [e.to_json() for e in result[:10]]})
+            continue
+        urls.append(result.url)
+        listed.append({"index": index, "ok": True, "url": result.url})
+        status.append(PENDING if prerender else MINTED)
+        if prerender:
+            jobs.setdefault(result.url, []).append(index)
+            first.setdefault(result.url, item)
+    batch = NewBatch(id=batch_id, template=template.name, version=template.version,
+                     prerender=prerender, urls=urls, status="".join(status), errors=errors,
+                     jobs=[Job(tuple(indexes), first[url].variables, first[url].output)
+                           for url, indexes in jobs.items()],
+                     webhook_url=webhook_url)
+    return batch, listed
+
+
+def _idempotency_key(request: web.Request, keys: tuple[ApiKey, ...]) -> str | None:
+    """The Idempotency-Key header, scoped to the API key (two clients never collide)."""
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    if not raw or len(raw) > MAX_IDEMPOTENCY_KEY or not raw.isascii() or not raw.isprintable():
+        raise BadRequest(f"Idempotency-Key: 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII "
+                         "characters")
+    owner = authenticate(request.headers.get("Authorization"), keys)
+    return hashlib.sha256(f"{owner}\n{raw}".encode()).hexdigest()
+
+
+async def _replay(request: web.Request, store: BatchStore, batch_id: str) -> web.Response:
+    """A retried POST: the batch its Idempotency-Key created, as its first answer listed it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + IDEMPOTENT_WAIT_S
+    info = await store.info(batch_id)
+    while info is None and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        info = await store.info(batch_id)
+    if info is None:
+        raise Overloaded("a batch with this Idempotency-Key is still being stored; retry")
+    listed: list[dict[str, Any]] = []
+    for start in range(0, info.total, NDJSON_CHUNK_LINES):
+        for row in await store.rows(batch_id, start, start + NDJSON_CHUNK_LINES):
+            if row.status == "invalid":
+                listed.append({"index": row.index, "ok": False,
+                               "errors": [{"field": f"items[{row.index}]",
+                                           "error": row.error or "invalid"}]})
+            else:
+                listed.append({"index": row.index, "ok": True, "url": row.url})
+    body = await _created(store, info, listed)
+    return web.json_response(body, status=202 if info.prerender else 200,
+                             headers={"Idempotent-Replayed": "true"})
+
+
+async def _created(store: BatchStore, info: BatchInfo,
+                   listed: list[dict[str, Any]]) -> dict[str, Any]:
+    errors = await store.errors(info.id)
+    base = f"/v1/batch/{info.id}"
+    invalid = sum(1 for item in listed if not item["ok"])
+    links = {"status_url": base, "results_url": f"{base}/results"}
+    if info.prerender:
+        links["zip_url"] = f"{base}/results.zip"
+    return {**info.snapshot(errors), "valid": info.total - invalid, "invalid": invalid,
+            **links, "items": listed}
 
 
 async def post_batch(request: web.Request) -> web.StreamResponse:
     """POST /v1/batch: mint every item's URL now; with `prerender`, render in the background."""
     app = request.app
     settings = app[SETTINGS]
-    state = app[API_STATE]
+    store = app[BATCHES].store
+    idempotency = _idempotency_key(request, app[API_STATE].keys)
     body = await read_json(request)
-    errors = check_keys(body, {"template", "items", "output", "prerender"}, "")
+    errors = check_keys(body, {"template", "items", "output", "prerender", "webhook_url"}, "")
     template = template_of(request, body.get("template"))
     items = body.get("items")
     if not isinstance(items, list) or not items:
@@ -128,87 +270,39 @@ async def post_batch(request: web.Request) -> web.StreamResponse:
     prerender = body.get("prerender", False)
     if not isinstance(prerender, bool):
         errors.append(FieldError("prerender", "expected true or false"))
+    webhook_url = body.get("webhook_url", "")
+    if not isinstance(webhook_url, str):
+        errors.append(FieldError("webhook_url", "expected a URL"))
+    elif webhook_url and not settings.batch.webhook_secret:
+        errors.append(FieldError("webhook_url", "webhooks are off on this server "
+                                 "(batch.webhook_secret is not set)"))
+    elif webhook_url:
+        reason = check_url(app[FETCHER], webhook_url)
+        if reason is not None:
+            errors.append(FieldError("webhook_url", reason))
     if errors:
         raise InvalidBody(errors)
-    assert isinstance(items, list)
+    assert isinstance(items, list) and isinstance(webhook_url, str)
     loop = asyncio.get_running_loop()
-    results = await loop.run_in_executor(None, _mint_all, template, items, output, settings)
-    total = len(results)
-    batch = Batch(id=secrets.token_urlsafe(12), template=template.name,
-                  version=template.version, prerender=prerender, urls=[None] * total,
-                  status=["pending"] * total, errors={}, progress=Progress(total=total))
-    jobs: list[Minted | None] = [None] * total
-    listed: list[dict[str, Any]] = []
-    for index, result in enumerate(results):
-        if isinstance(result, list):
-            reason = "; ".join(f"{e.field}: {e.error}" for e in result[:10])
-            batch.status[index] = "invalid"
-            batch.errors[index] = reason
-            batch.progress.record(index, reason)
-            listed.append({"index": index, "ok": False,
-                           "errors": [e.to_json() for e in result[:10]]})
-            continue
-        batch.urls[index] = result.url
-        listed.append({"index": index, "ok": True, "url": result.url})
-        if prerender:
-            jobs[index] = result
-        else:
-            batch.status[index] = "minted"
-            batch.progress.record(index, None)
-    state.add(batch)
-    if prerender:
-        batch.task = asyncio.create_task(_prerender(app, batch, template, jobs))
-    else:
-        batch.progress.state = "done"
-        batch.progress.finished_at = time.monotonic()
-    base = f"/v1/batch/{batch.id}"
-    return web.json_response({
-        **batch.summary(), "valid": total - len(batch.errors), "invalid": len(batch.errors),
-        "status_url": base, "results_url": f"{base}/results", "items": listed,
-    }, status=202 if prerender else 200)
+    minted = await loop.run_in_executor(None, _mint_all, template, items, output, settings)
+    batch, listed = _new_batch(secrets.token_urlsafe(12), template, prerender, webhook_url,
+                               minted)
+    if idempotency is not None:
+        existing = await store.claim_key(idempotency, batch.id)
+        if existing is not None:
+            return await _replay(request, store, existing)
+    await store.create(batch, chunk_items=settings.batch.chunk_items)
+    info = await store.info(batch.id)
+    if info is None:
+        raise Overloaded("the batch store lost the batch; retry")
+    return web.json_response(await _created(store, info, listed),
+                             status=202 if prerender else 200)
 
 
-async def _prerender(app: web.Application, batch: Batch, template: Template,
-                     jobs: list[Minted | None]) -> None:
-    """Render a batch's valid items at a lower priority than live requests."""
-    state = app[API_STATE]
-    service: ImageService = app[SERVICE]
-    threads = app[SETTINGS].server.render_thread_count
+# --- reading and cancelling ------------------------------------------------------------------
 
-    async def admit() -> None:
-        # Lower priority: start a batch render only while a render thread is idle, so a live
-        # miss waits at most for one batch render already running, never for a queue of them.
-        while service.gate.in_flight >= threads:
-            await asyncio.sleep(ADMIT_POLL_S)
-
-    async def work(index: int, job: Minted) -> None:
-        jobs[index] = None  # the runner holds the job now; drop the batch's reference
-        for _ in range(OVERLOADED_RETRIES):
-            try:
-                await service.get(job.spec, template, job.values, job.fmt)
-                return
-            except Overloaded:
-                await asyncio.sleep(OVERLOADED_WAIT_S)
-                await admit()
-        raise Overloaded("the server stayed overloaded")
-
-    def pending() -> Iterator[tuple[int, Minted]]:
-        for index, job in enumerate(jobs):
-            if job is not None:
-                yield index, job
-
-    def on_item(index: int, error: str | None) -> None:
-        batch.status[index] = "rendered" if error is None else "failed"
-        if error is not None:
-            batch.errors[index] = error
-
-    await run_batch(pending(), work, batch.progress,
-                    concurrency=app[SETTINGS].api.batch_concurrency, limiter=state.limiter,
-                    admit=admit, on_item=on_item)
-
-
-def _batch(request: web.Request) -> Batch:
-    found = request.app[API_STATE].batches.get(request.match_info["id"])
+async def _info(request: web.Request) -> BatchInfo:
+    found = await request.app[BATCHES].store.info(request.match_info["id"])
     if found is None:
         raise UnknownBatch("no such batch")
     return found
@@ -216,25 +310,71 @@ def _batch(request: web.Request) -> Batch:
 
 async def get_batch(request: web.Request) -> web.StreamResponse:
     """GET /v1/batch/{id}: progress (done, failed, total, errors by index, rate, state)."""
-    return web.json_response(_batch(request).summary(), headers={"Cache-Control": "no-store"})
+    info = await _info(request)
+    errors = await request.app[BATCHES].store.errors(info.id)
+    return web.json_response(info.snapshot(errors), headers={"Cache-Control": "no-store"})
+
+
+async def delete_batch(request: web.Request) -> web.StreamResponse:
+    """DELETE /v1/batch/{id}: cancel a running batch (what is rendered stays rendered)."""
+    store = request.app[BATCHES].store
+    info = await _info(request)
+    await store.cancel(info.id)
+    info = await _info(request)
+    return web.json_response(info.snapshot(await store.errors(info.id)),
+                             headers={"Cache-Control": "no-store"})
+
+
+def _line(row: Row) -> str:
+    line: dict[str, Any] = {"index": row.index, "status": row.status, "url": row.url}
+    if row.error is not None:
+        line["error"] = row.error
+    return json.dumps(line)
 
 
 async def get_batch_results(request: web.Request) -> web.StreamResponse:
     """GET /v1/batch/{id}/results: one NDJSON line per item, in order."""
-    batch = _batch(request)
+    info = await _info(request)
+    store = request.app[BATCHES].store
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson",
                                            "Cache-Control": "no-store"})
     await response.prepare(request)
-    lines: list[str] = []
-    for index, (url, status) in enumerate(zip(batch.urls, batch.status, strict=True)):
-        line: dict[str, Any] = {"index": index, "status": status, "url": url}
-        if index in batch.errors:
-            line["error"] = batch.errors[index]
-        lines.append(json.dumps(line))
-        if len(lines) >= NDJSON_CHUNK_LINES:
-            await response.write(("\n".join(lines) + "\n").encode())
-            lines.clear()
-    if lines:
-        await response.write(("\n".join(lines) + "\n").encode())
+    for start in range(0, info.total, NDJSON_CHUNK_LINES):
+        rows = await store.rows(info.id, start, start + NDJSON_CHUNK_LINES)
+        await response.write(("\n".join(_line(r) for r in rows) + "\n").encode())
     await response.write_eof()
     return response
+
+
+async def get_batch_zip(request: web.Request) -> web.StreamResponse:
+    """GET /v1/batch/{id}/results.zip: every rendered item's image, streamed as a ZIP."""
+    app = request.app
+    info = await _info(request)
+    if not info.prerender:
+        raise BadRequest("results.zip needs a batch created with prerender")
+    store = app[BATCHES].store
+    width = len(str(max(info.total - 1, 0)))
+    response = web.StreamResponse(headers={
+        "Content-Type": "application/zip", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="batch-{info.id}.zip"'})
+    await response.prepare(request)
+    archive = ZipStream()
+    count = await store.job_count(info.id)
+    for start in range(0, count, ZIP_JOB_BLOCK):
+        jobs = await store.jobs(info.id, start, start + ZIP_JOB_BLOCK)
+        rows = {r.index: r.status for job in jobs
+                for r in await store.rows(info.id, job.indexes[0], job.indexes[0] + 1)}
+        for job in jobs:
+            if rows.get(job.indexes[0]) != "rendered":
+                continue
+            try:
+                served, fmt = await _serve_job(app, info, job)
+            except ProxyError:
+                continue  # it rendered once; a failure now leaves it out, listed in results
+            for index in job.indexes:
+                await response.write(archive.add(f"{index:0{width}d}.{fmt}",
+                                                 served.image.data))
+    await response.write(archive.finish())
+    await response.write_eof()
+    return response
+

@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..metrics import BatchStats, Metrics, ServiceStats, TierStats
-from .api_batch import API_STATE
+from .api_batch import BATCHES
 from .facts import RequestFacts
 from .keys import METRICS, SERVICE
 
@@ -67,13 +67,12 @@ def service_stats(app: web.Application) -> ServiceStats | None:
                                   entries=len(disk))
     fallbacks = getattr(service.sources, "fallbacks_used", 0)
     batch = None
-    api = app.get(API_STATE)
-    if api is not None:
-        kept = list(api.batches.values())
-        batch = BatchStats(running=sum(not b.finished for b in kept),
-                           items_total=sum(b.progress.total for b in kept),
-                           items_done=sum(b.progress.done for b in kept),
-                           items_failed=sum(b.progress.failed for b in kept))
+    batches = app.get(BATCHES)
+    if batches is not None:
+        # This host's share of the batches (with Redis, each host reports its own).
+        worker = batches.worker
+        batch = BatchStats(running=worker.chunks_in_flight, items_total=worker.items_taken,
+                           items_done=worker.items_done, items_failed=worker.items_failed)
     return ServiceStats(batch=batch, tiers=tiers, renders_in_flight=service.gate.in_flight,
                         render_queue_max=service.gate.max_queued,
                         renders_rejected=service.gate.rejected, renders_total=service.renders,

@@ -102,6 +102,11 @@ SCHEMAS: dict[str, Any] = {
             },
             "output": _ref("Output"),
             "prerender": {"type": "boolean", "default": False},
+            "webhook_url": {
+                "type": "string", "format": "uri",
+                "description": "POSTed once when the batch finishes, signed with "
+                               "`PicStream-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of "
+                               "\"<t>.<body>\">` (needs batch.webhook_secret)."},
         },
     },
     "BatchProgress": {
@@ -122,6 +127,8 @@ SCHEMAS: dict[str, Any] = {
             "eta_s": {"type": ["number", "null"]},
             "errors": {"type": "object", "description": "Reason by item index.",
                        "additionalProperties": {"type": "string"}},
+            "webhook": {"enum": ["pending", "delivered", "failed"],
+                        "description": "Only when the batch names a webhook_url."},
         },
     },
     "BatchCreated": {
@@ -133,6 +140,7 @@ SCHEMAS: dict[str, Any] = {
                 "invalid": {"type": "integer"},
                 "status_url": {"type": "string"},
                 "results_url": {"type": "string"},
+                "zip_url": {"type": "string", "description": "Batches with prerender."},
                 "items": {"type": "array", "items": {
                     "type": "object", "required": ["index", "ok"],
                     "properties": {"index": {"type": "integer"}, "ok": {"type": "boolean"},
@@ -221,6 +229,10 @@ PATHS: dict[str, Any] = {
     "/v1/batch": {"post": {
         "operationId": "createBatch",
         "summary": "Mint URLs for many variable sets; optionally prerender them",
+        "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                        "description": "A retried POST with the same key (and API key) "
+                                       "answers the batch the first one created",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255}}],
         "requestBody": {"required": True,
                         "content": {_JSON: {"schema": _ref("BatchRequest")}}},
         "responses": {"200": _json(_ref("BatchCreated"), "URLs minted (no prerender)"),
@@ -229,10 +241,24 @@ PATHS: dict[str, Any] = {
     }},
     "/v1/batch/{id}": {"get": {
         "operationId": "getBatch",
-        "summary": "Progress of a batch",
+        "summary": "Progress of a batch (any host answers when batches are in Redis)",
         "parameters": [_ID_PARAM],
         "responses": {"200": _json(_ref("BatchProgress"), "Progress"),
-                      **_errors(401, 403, 404)},
+                      **_errors(401, 403, 404, 503)},
+    }, "delete": {
+        "operationId": "cancelBatch",
+        "summary": "Cancel a running batch; what is rendered stays rendered",
+        "parameters": [_ID_PARAM],
+        "responses": {"200": _json(_ref("BatchProgress"), "Progress after cancelling"),
+                      **_errors(401, 403, 404, 503)},
+    }},
+    "/v1/batch/{id}/results.zip": {"get": {
+        "operationId": "getBatchZip",
+        "summary": "Every rendered item's image as a streamed ZIP (`<index>.<format>`)",
+        "parameters": [_ID_PARAM],
+        "responses": {"200": {"description": "ZIP stream", "content": {
+            "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+            **_errors(400, 401, 403, 404, 503)},
     }},
     "/v1/batch/{id}/results": {"get": {
         "operationId": "getBatchResults",

@@ -1,0 +1,1 @@
+"""Batches: where they are kept (store), who renders them (worker), who is told (webhook)."""
