@@ -10,6 +10,7 @@ import logging
 import os
 import struct
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ V = TypeVar("V")
 # Roughly what the CachedImage object, its strings and the dict slot cost beyond the image
 # bytes, so a flood of tiny images cannot hold far more memory than the configured bound.
 ENTRY_OVERHEAD_BYTES = 256
+# A temp file older than this at start was left by a crash (a write takes milliseconds).
+STALE_TEMP_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,14 +320,19 @@ class DiskCache:
     def _scan(self) -> None:
         """Index existing entries oldest first and delete temp files left by a crash."""
         found: list[tuple[float, str, int]] = []
+        now = time.time()
         with os.scandir(self.root) as subs:
             subdirs = [s for s in subs if s.is_dir(follow_symlinks=False) and _is_hex(s.name, 2)]
         for sub in subdirs:
             with os.scandir(sub.path) as entries:
                 for entry in entries:
                     if entry.name.startswith(TMP_PREFIX):
+                        # Only stale ones: with a shared root (batch hosts share their disk
+                        # tier) a fresh temp file is another process's write in progress, and
+                        # deleting it made that host's rename fail and lose the image.
                         with contextlib.suppress(OSError):
-                            os.unlink(entry.path)
+                            if entry.stat().st_mtime < now - STALE_TEMP_S:
+                                os.unlink(entry.path)
                         continue
                     if not (_is_hex(entry.name, 62) and entry.is_file(follow_symlinks=False)):
                         continue

@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from proxy.cache import ENTRY_OVERHEAD_BYTES, ByteLRU, CachedImage, DiskCache, SingleFlight
+from proxy.cache import (
+    ENTRY_OVERHEAD_BYTES,
+    STALE_TEMP_S,
+    ByteLRU,
+    CachedImage,
+    DiskCache,
+    SingleFlight,
+)
 
 KB = 1024
 
@@ -290,9 +298,21 @@ def test_disk_leftover_temp_files_are_removed_at_start(tmp_path: Path) -> None:
     DiskCache(tmp_path, KB * KB).put("k", image(KB))
     leftover = entry_path(tmp_path, "k").parent / ".tmp-crashed"
     leftover.write_bytes(b"partial")
+    old = time.time() - STALE_TEMP_S - 1
+    os.utime(leftover, (old, old))
     reopened = DiskCache(tmp_path, KB * KB)
     assert not leftover.exists()
     assert len(reopened) == 1
+
+
+def test_disk_start_keeps_another_process_s_write_in_progress(tmp_path: Path) -> None:
+    # Batch hosts share one disk tier: a host starting must not delete the temp file another
+    # host is about to rename (that lost images in the multi-host restart test).
+    DiskCache(tmp_path, KB * KB).put("k", image(KB))
+    writing = entry_path(tmp_path, "k").parent / ".tmp-writing"
+    writing.write_bytes(b"partial")
+    DiskCache(tmp_path, KB * KB)
+    assert writing.exists()
 
 
 async def test_single_flight_work_finishes_when_every_caller_is_cancelled() -> None:
