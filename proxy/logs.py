@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -103,11 +104,26 @@ class AccessLog:
     as the rest of a cache hit (measured with cProfile under wrk); this costs about 10 µs.
     """
 
-    def __init__(self, fmt: str, stream: TextIO | None = None) -> None:
+    def __init__(self, fmt: str, stream: TextIO | None = None, *,
+                 flush_after_s: float = 0.0) -> None:
         self.json = fmt == "json"
         self.stream = stream if stream is not None else sys.stderr
         self._second = -1
         self._stamp = self._local = ""
+        # With flush_after_s > 0 (the server), lines wait up to that long and leave in one
+        # write: a write per line was a system call per cache hit, a tenth of its budget.
+        self.flush_after_s = flush_after_s
+        self._pending: list[str] = []
+
+    def flush(self) -> None:
+        """Write the lines held back (the server calls it on a timer and at shutdown)."""
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            # A closed or full log stream must never fail a request.
+            with contextlib.suppress(OSError, ValueError):
+                self.stream.write(text)
+                self.stream.flush()
 
     def write(self, fields: dict[str, Any]) -> None:
         """Write one access line: JSON, or a short readable line in development."""
@@ -125,6 +141,11 @@ class AccessLog:
             extra = " ".join(str(fields[k]) for k in ("cache", "code") if fields.get(k))
             line = (f"{self._local} {fields['method']} {fields['path']} {fields['status']} "
                     f"{fields['ms']}ms {extra}").rstrip()
+        if self.flush_after_s > 0:
+            if not self._pending:
+                asyncio.get_running_loop().call_later(self.flush_after_s, self.flush)
+            self._pending.append(line + "\n")
+            return
         # A closed or full log stream must never fail a request.
         with contextlib.suppress(OSError, ValueError):
             self.stream.write(line + "\n")

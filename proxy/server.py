@@ -21,7 +21,9 @@ def _serve_one(settings: Settings, sock: socket.socket | None,
     from .web.protocol import serve
 
     setup_logging(settings.server.log_format)
-    app = create_app(settings, access_log=AccessLog(settings.server.log_format))
+    # Access lines leave in one write per 50 ms, not one per request (logs.py AccessLog).
+    access_log = AccessLog(settings.server.log_format, flush_after_s=0.05)
+    app = create_app(settings, access_log=access_log)
     # uvloop is installed in exactly one place: here.
     uvloop.install()
     serve(app, host=settings.server.host, port=settings.server.port, sock=sock,

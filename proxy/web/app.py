@@ -54,6 +54,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
+async def _flushed(access_log: AccessLog) -> None:
+    access_log.flush()
+
+
 def create_app(settings: Settings, *, registry: Registry | None = None,
                access_log: AccessLog | None = None) -> web.Application:
     """The aiohttp application for `settings` (templates loaded and checked here).
@@ -70,6 +74,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     app[SETTINGS] = settings
     if access_log is not None:
         app[ACCESS_LOG] = access_log
+        app.on_cleanup.append(lambda _: _flushed(access_log))
     app[REGISTRY] = registry or Registry(Path(settings.templates.dir),
                                          reload=settings.templates.reload, font_ok=font_ok,
                                          watch=(Path(settings.templates.fonts_dir),))

@@ -38,15 +38,21 @@ class KnownURL:
     template: str
     version: str
     lifetime: Lifetime
-    headers: Mapping[str, str]      # every response header but the per-request ones
+    headers: Mapping[str, str]      # the image's validators, lifetime and purge tags
+    hit_headers: Mapping[str, str]  # a memory hit's headers but Server-Timing, built once
 
 
-def _respond(request: web.Request, image: CachedImage, headers: Mapping[str, str],
+def _image_response_headers(image: CachedImage, headers: Mapping[str, str],
+                            tier: str) -> dict[str, str]:
+    return {**headers, "X-Cache": tier, "Content-Type": image.content_type,
+            "X-Content-Type-Options": "nosniff"}
+
+
+def _respond(request: web.Request, image: CachedImage, headers: dict[str, str],
              facts: RequestFacts, started: float) -> web.Response:
+    """`headers` are the response's own (a copy): Server-Timing is added to them."""
     total_ms = (time.perf_counter() - started) * 1000
-    headers = {**headers, "Server-Timing": facts.server_timing(total_ms),
-               "X-Cache": facts.tier or "", "Content-Type": image.content_type,
-               "X-Content-Type-Options": "nosniff"}
+    headers["Server-Timing"] = facts.server_timing(total_ms)
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(image.data))
         return web.Response(status=200, headers=headers)
@@ -73,20 +79,19 @@ def _fast_path(request: web.Request, service: ImageService,
     known = service.known_urls.get(key)
     if known is None:
         return None
-    headers = known.headers
+    headers = dict(known.hit_headers)
     expires = known.lifetime.expires
     if expires is not None:
         now = time.time()
         if now >= expires:
             return None
         # The lifetime shrinks as `exp` nears (web/freshness.py).
-        headers = {**headers, "Cache-Control": cache_control(known.lifetime,
-                                                             service.settings.cache, now)}
+        headers["Cache-Control"] = cache_control(known.lifetime, service.settings.cache, now)
     if request.app[REGISTRY].get(known.template).version != known.version:
         return None
     facts.template = known.template
     if is_not_modified(request.headers.get("If-None-Match"), headers["ETag"]):
-        return _not_modified(facts, headers)
+        return _not_modified(facts, {**known.headers, "Cache-Control": headers["Cache-Control"]})
     image = service.lru.get(known.cache_key)
     if image is None:
         return None
@@ -183,9 +188,11 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
         known_key = request.raw_path
         if spec.fixed_format is None:
             known_key += "\n" + negotiate_format(request.headers.get("Accept", ""), "?")
-        service.known_urls[known_key] = KnownURL(key, template.name, template.version,
-                                                 lifetime, headers)
+        service.known_urls[known_key] = KnownURL(
+            key, template.name, template.version, lifetime, headers,
+            _image_response_headers(image, headers, "memory"))
+    response_headers = _image_response_headers(image, headers, served.tier)
     if spec.debug and image.explain is not None:
         # Only signed debug URLs carry it: the fits are the author's business, not a visitor's.
-        headers["X-Explain"] = image.explain
-    return _respond(request, image, headers, facts, started)
+        response_headers["X-Explain"] = image.explain
+    return _respond(request, image, response_headers, facts, started)

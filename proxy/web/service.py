@@ -14,9 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cachetools import LRUCache
-
-from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
+from ..cache import BoundedDict, ByteLRU, CachedImage, DiskCache, SingleFlight
 from ..config import Settings
 from ..errors import RenderTimeout
 from ..render import OutputLimits, RenderJob, RenderMemo, render
@@ -69,8 +67,8 @@ class ImageService:
     sources: SourceResolver | None = None   # None renders without remote images
     observer: RenderObserver | None = None
     renders: int = 0
-    # raw URL (+ Accept bucket for `auto`) -> KnownURL of web/images.py; bounded by count
-    known_urls: LRUCache[str, Any] = field(default_factory=lambda: LRUCache(maxsize=100_000))
+    # canonical URL (+ Accept bucket for `auto`) -> KnownURL of web/images.py; bounded by count
+    known_urls: BoundedDict[str, Any] = field(default_factory=lambda: BoundedDict(100_000))
 
     def key_for(self, spec: RenderSpec, template: Template, fmt: str) -> str:
         """Cache key for this spec rendered with this template version and format."""
