@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import hashlib
 import json
 import multiprocessing
 import os
+import re
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -200,6 +204,8 @@ async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: 
 
 
 CHUNK_ROWS = 16
+# How often `--api` asks the server for the batch's progress.
+API_POLL_S = 0.5
 
 
 class _Chunker:
@@ -254,42 +260,99 @@ def _describe_error(error: BaseException) -> str:
 
 # --- against a server's API -----------------------------------------------------------------
 
-def _api_body(plan: Plan, row: Row) -> dict[str, Any]:
+def _api_item(plan: Plan, row: Row) -> dict[str, Any]:
+    """One row as a batch item; a value that is not a number is sent as is (the server names
+    it in the row's error)."""
     merged = dict(row_pairs(row, plan))
     output: dict[str, Any] = {"format": plan.fmt}
     for short, name in API_OUTPUT.items():
         raw = merged.pop(short, None)
         if raw is not None:
-            output[name] = float(raw) if short == "dpr" else int(raw)
-    return {"template": plan.template, "variables": merged, "output": output}
+            try:
+                output[name] = float(raw) if short == "dpr" else int(raw)
+            except ValueError:
+                output[name] = raw
+    return {"variables": merged, "output": output}
+
+
+def batch_key(plan: Plan, items: list[dict[str, Any]]) -> str:
+    """The Idempotency-Key of a run: the same command on the same rows is the same batch."""
+    text = json.dumps([plan.template, plan.fmt, items], sort_keys=True, separators=(",", ":"))
+    return "picstream-cli-" + hashlib.sha256(text.encode()).hexdigest()
 
 
 async def _render_api(api: str, api_key: str, plan: Plan, rows: list[Row], out: Path,
-                      workers: int, on_progress: Callable[[Progress], None],
-                      progress: Progress) -> None:
+                      on_progress: Callable[[Progress], None], progress: Progress,
+                      resume: str | None = None) -> None:
+    """The rows as one server batch (POST /v1/batch with prerender): every host of the server
+    renders it; poll its progress, then unpack its results.zip into `out`.
+
+    A re-run of the same command sends the same Idempotency-Key, so it resumes the batch
+    rather than starting another; `resume` names a batch id directly.
+    """
     import aiohttp
 
-    digits = max(6, len(str(len(rows))))
-    headers = {"Authorization": f"Bearer {api_key}", "Accept": "image/*"}
-    loop = asyncio.get_running_loop()
+    headers = {"Authorization": f"Bearer {api_key}"}
     async with aiohttp.ClientSession(api.rstrip("/"), headers=headers) as session:
-
-        async def work(_: int, row: Row) -> None:
-            path = out / _output_name(row, plan.fmt, digits)
-            if path.exists():
-                return
-            try:
-                body = _api_body(plan, row)
-            except ValueError:
-                raise BadRequest("w, h, q and dpr must be numbers") from None
-            async with session.post("/v1/render", json=body) as resp:
+        batch_id = resume
+        if batch_id is None:
+            items = [_api_item(plan, row) for row in rows]
+            body = {"template": plan.template, "items": items, "prerender": True}
+            async with session.post("/v1/batch", json=body,
+                                    headers={"Idempotency-Key": batch_key(plan, items)}) as resp:
+                data = await resp.read()
+                if resp.status not in (200, 202):
+                    raise BadRequest(_api_error(resp.status, data))
+                batch_id = str(json.loads(data)["id"])
+        print(f"batch {batch_id} (resume with --resume {batch_id})", file=sys.stderr)
+        while True:
+            async with session.get(f"/v1/batch/{batch_id}") as resp:
                 data = await resp.read()
                 if resp.status != 200:
                     raise BadRequest(_api_error(resp.status, data))
-            await loop.run_in_executor(None, lambda: write_atomic(path, data, fsync=False))
+            state = json.loads(data)
+            progress.done, progress.failed = int(state["done"]), int(state["failed"])
+            on_progress(progress)
+            if state["state"] in ("done", "cancelled"):
+                break
+            await asyncio.sleep(API_POLL_S)
+        progress.done = progress.failed = 0
+        async with session.get(f"/v1/batch/{batch_id}/results") as resp:
+            async for raw in resp.content:
+                line = json.loads(raw)
+                error = line.get("error") or (None if line["status"] == "rendered"
+                                              else line["status"])
+                if error is not None:
+                    # The server names fields per item (`items[4].variables.name`); the CLI
+                    # already says which row.
+                    error = re.sub(r"(^|; )items\[\d+\]\.", r"\1", error)
+                progress.record(int(line["index"]), error)
+        await _unpack_zip(session, batch_id, rows, plan, out)
+    on_progress(progress)
 
-        await run_batch(iter_rows(rows), work, progress, concurrency=workers,
-                        on_progress=on_progress, describe=_describe_error)
+
+async def _unpack_zip(session: Any, batch_id: str, rows: list[Row], plan: Plan,
+                      out: Path) -> None:
+    """Download results.zip to a temp file (never whole in memory) and write each image."""
+    digits = max(6, len(str(len(rows))))
+    loop = asyncio.get_running_loop()
+    with tempfile.TemporaryFile() as spool:
+        async with session.get(f"/v1/batch/{batch_id}/results.zip") as resp:
+            if resp.status != 200:
+                raise BadRequest(_api_error(resp.status, await resp.read()))
+            async for block in resp.content.iter_chunked(256 * 1024):
+                spool.write(block)
+
+        def unpack() -> None:
+            spool.seek(0)
+            with zipfile.ZipFile(spool) as archive:
+                for name in archive.namelist():
+                    index = int(name.split(".", 1)[0])
+                    path = out / _output_name(rows[index], plan.fmt, digits)
+                    if not path.exists():  # resumed: written whole by an earlier run
+                        write_atomic(path, archive.read(name), fsync=False)
+
+        await loop.run_in_executor(None, unpack)
 
 
 def _api_error(status: int, data: bytes) -> str:
@@ -354,7 +417,11 @@ def add_batch_parser(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=0, help="render processes (default: cores)")
     p.add_argument("--vips-threads", type=int, default=1,
                    help="libvips threads per render (1 is fastest for many small images)")
-    p.add_argument("--api", metavar="URL", help="render through this server's POST /v1/render")
+    p.add_argument("--api", metavar="URL",
+                   help="render as one batch on this server (POST /v1/batch; every host works "
+                   "it) and unpack its results.zip")
+    p.add_argument("--resume", metavar="BATCH_ID",
+                   help="with --api: follow and fetch this batch instead of posting the rows")
     p.add_argument("--api-key", default=os.environ.get("PICSTREAM_API_KEY"),
                    help="API key for --api (default: $PICSTREAM_API_KEY)")
     p.set_defaults(func=cmd_batch)
@@ -394,11 +461,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
             _clean_temp_files(out)
+            if args.resume and not args.api:
+                raise BadRequest("--resume needs --api URL")
             if args.api:
                 if not args.api_key:
                     raise BadRequest("--api needs --api-key (or $PICSTREAM_API_KEY)")
-                coro = _render_api(args.api, args.api_key, plan, rows, out, workers,
-                                   bar.update, progress)
+                coro = _render_api(args.api, args.api_key, plan, rows, out, bar.update,
+                                   progress, args.resume)
             else:
                 # Many small images: one libvips thread per render and one render process
                 # per core beats libvips threading inside each image.

@@ -130,6 +130,43 @@ async def test_api_mode_renders_through_the_server(tmp_path: Path,
     assert "row 4: variables.name: longer than 80 characters" in capsys.readouterr().err
 
 
+async def test_api_mode_is_one_server_batch_that_a_rerun_or_resume_picks_up(
+        tmp_path: Path, settings_factory,  # type: ignore[no-untyped-def]
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import hashlib
+    import re
+
+    from proxy.web.keys import SERVICE
+    from tests.support.servers import start_app
+
+    key = "cli-api-key-0123456789"
+    settings = settings_factory(api={"keys": (f"cli:{hashlib.sha256(key.encode()).hexdigest()}",)})
+    server, app = await start_app(settings)
+    base = f"http://127.0.0.1:{server.port}"
+    rows = write_csv(tmp_path / "rows.csv", [r for i, r in enumerate(ROWS[:8]) if i != 4])
+    command = ["batch", "social-card", str(rows), "--out", "out", "--width", "80",
+               "--api", base, "--api-key", key]
+    try:
+        assert await asyncio.to_thread(main, command) == 0
+        first = re.findall(r"batch (\S+) \(resume", capsys.readouterr().err)
+        renders = app[SERVICE].renders
+        (tmp_path / "out" / "000002.jpg").unlink()
+        # The same command again: the same batch (Idempotency-Key), nothing rendered again.
+        assert await asyncio.to_thread(main, command) == 0
+        again = re.findall(r"batch (\S+) \(resume", capsys.readouterr().err)
+        assert (tmp_path / "out" / "000002.jpg").exists()
+        (tmp_path / "out" / "000003.jpg").unlink()
+        resumed = await asyncio.to_thread(main, [*command, "--resume", first[0]])
+    finally:
+        await server.close()
+    assert first == again and len(first) == 1 and resumed == 0
+    assert app[SERVICE].renders == renders == 7
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [f"{i:06d}.jpg" for i in range(7)]
+    assert pyvips.Image.new_from_file(str(tmp_path / "out" / "000003.jpg")).width == 80
+
+
 def test_batch_files_follow_the_umask_like_any_new_file(tmp_path: Path) -> None:
     rows = write_csv(tmp_path / "rows.csv", ROWS[:2])
     old = os.umask(0o022)
