@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import batch_bench, http_bench, layout_bench, render_bench, source_bench
+from bench import (
+    batch_bench,
+    http_bench,
+    layout_bench,
+    redis_batch_bench,
+    render_bench,
+    source_bench,
+)
 
 
 def main() -> None:
@@ -31,7 +38,17 @@ def main() -> None:
     count = 1000 if args.quick else 10_000
     print(f"\n### {count:,} unique social cards\n")
     api = None if args.skip_http else batch_bench.through_api(count)
-    print(batch_bench.markdown(batch_bench.offline(count), api))
+    offline_batch = batch_bench.offline(count)
+    print(batch_bench.markdown(offline_batch, api))
+
+    if not args.skip_http:
+        print(f"\n### {count:,} unique social cards through the API, batches in Redis\n")
+        if redis_batch_bench.available():
+            print(redis_batch_bench.markdown(
+                [redis_batch_bench.run(count, hosts) for hosts in (1, 2)],
+                offline_batch["per_s"]))
+        else:
+            print("(skipped: redis-server is not installed)")
 
     if not args.skip_http:
         offline = next(r for r in rows if r["template"] == "social-card"
