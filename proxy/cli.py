@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .config import Settings, load_settings
 from .errors import ConfigError, ProxyError, TemplateError, TooLarge
@@ -34,8 +35,19 @@ def _pairs(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+# Read from the working directory when no -c is given, so a project made by `picstream init`
+# runs with a bare `picstream serve` (as ruff.toml or .prettierrc are found).
+LOCAL_CONFIG = "picstream.toml"
+
+
+def _config_files(args: argparse.Namespace) -> list[Path]:
+    if args.config:
+        return [Path(c) for c in args.config]
+    return [Path(LOCAL_CONFIG)] if Path(LOCAL_CONFIG).is_file() else []
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config or ())
+    settings = load_settings(_config_files(args))
     _use_fonts(settings)
     return settings
 
@@ -159,18 +171,24 @@ def _dev_settings(settings: Settings) -> Settings:
 
 
 def _example_urls(settings: Settings) -> list[str]:
+    """One URL per template being served: the shipped ones with sample values, others bare."""
     from .urls import sign_url
 
     base = f"http://{settings.server.host}:{settings.server.port}"
     keys = settings.signing.keys
-    return [
-        sign_url("social-card", {"name": "John Smith", "title": "Founder at PicStream",
-                                 "badge": "New"}, keys=keys, fmt="webp", base_url=base),
-        sign_url("product-mockup-v2", {"customerName": "Ada", "productColor": "#2563eb"},
-                 keys=keys, fmt="jpeg", width=540, base_url=base),
-        sign_url("email-header", {"headline": "Your weekly digest", "name": "Grace"},
-                 keys=keys, fmt="png", dpr=2, base_url=base),
-    ]
+    samples: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
+        "social-card": ({"name": "John Smith", "title": "Founder at PicStream", "badge": "New"},
+                        {"fmt": "webp"}),
+        "product-mockup-v2": ({"customerName": "Ada", "productColor": "#2563eb"},
+                              {"fmt": "jpeg", "width": 540}),
+        "email-header": ({"headline": "Your weekly digest", "name": "Grace"},
+                         {"fmt": "png", "dpr": 2}),
+    }
+    urls = []
+    for name in _registry(settings).names():
+        values, options = samples.get(name, ({}, {"fmt": "png"}))
+        urls.append(sign_url(name, values, keys=keys, base_url=base, **options))
+    return urls
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -322,6 +340,44 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create a working project folder and say the two commands that run it."""
+    import shlex
+
+    from .scaffold import init_project
+
+    project = init_project(Path(args.dir), port=args.port, nginx_port=args.nginx_port)
+    here = shlex.quote(str(project.root))
+    print(f"Created {project.root}:\n"
+          f"  picstream.toml          server, fresh signing key, API key (its hash)\n"
+          f"  templates/example.toml  your first template: edit it\n"
+          f"  nginx.conf              nginx in front, caching, on {project.nginx_url}\n"
+          f"  .gitignore              keeps picstream.toml (keys) and caches out of git\n\n"
+          f"API key (shown once, only its hash is stored): {project.api_key}\n\n"
+          f"Run these two commands, each in its own terminal:")
+    for command in project.commands:
+        print(f"  cd {here} && {command}")
+    print(f"\nThen mint a URL and open it:\n"
+          f"  cd {here} && picstream sign example title='Hello, world'\n"
+          f"Check the setup any time with `picstream doctor` (in {here}).")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check config, keys, fonts, templates, the server, nginx and the clock."""
+    from .doctor import run_checks
+
+    findings = run_checks(_config_files(args))
+    width = max(len(f.topic) for f in findings)
+    for finding in findings:
+        print(f"{finding.level.upper():<4}  {finding.topic:<{width}}  {finding.message}")
+    failed = sum(f.level == "fail" for f in findings)
+    warned = sum(f.level == "warn" for f in findings)
+    print(f"\n{failed} problem(s), {warned} warning(s)" if failed or warned
+          else "\nall good")
+    return 1 if failed else 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     """Print the default config (TOML) or the README table (markdown)."""
     from .config_doc import defaults_toml, markdown_table
@@ -335,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="picstream", description=__doc__)
     parser.add_argument("-c", "--config", action="append", metavar="FILE",
-                        help="extra TOML config file (repeatable); PICSTREAM_* env overrides")
+                        help="TOML config file (repeatable; default: ./picstream.toml if "
+                             "present); PICSTREAM_* env overrides")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("render", help="render one image offline to a file")
@@ -398,6 +455,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api", action="store_true", help="an API key and its config line")
     p.add_argument("--name", default="app", help="name of the API key")
     p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser("init", help="create a project folder: config, keys, template, nginx")
+    p.add_argument("dir", metavar="DIR", help="a new or empty folder")
+    p.add_argument("--port", type=int, default=8080, help="PicStream's port (default 8080)")
+    p.add_argument("--nginx-port", type=int, default=8000,
+                   help="nginx's port, the public one (default 8000)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("doctor", help="check config, keys, fonts, templates, nginx and clock")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("config", help="print the default config or the README table")
     p.add_argument("--defaults", action="store_true", help="TOML of every default (default)")

@@ -95,3 +95,10 @@ def test_wheel_serves_shipped_templates_from_an_empty_directory(installed: Path,
     # The server wrote its development key in the working directory, nothing else.
     assert sorted(p.name for p in work.iterdir()) == ["data"]
     shutil.rmtree(work)
+
+
+def test_wheel_init_renders_the_shipped_nginx_conf(installed: Path, tmp_path: Path) -> None:
+    run([str(installed / "picstream"), "init", "proj"], cwd=tmp_path)
+    conf = (tmp_path / "proj" / "nginx.conf").read_text()
+    assert "proxy_cache_path .nginx/images" in conf and "${" not in conf
+    assert (tmp_path / "proj" / "templates" / "example.toml").is_file()
