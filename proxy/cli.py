@@ -346,12 +346,16 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     from .scaffold import init_project
 
-    project = init_project(Path(args.dir), port=args.port, nginx_port=args.nginx_port)
+    # The unit runs the `picstream` beside this interpreter (the venv's), found by full path.
+    beside = Path(sys.executable).parent / "picstream"
+    project = init_project(Path(args.dir), port=args.port, nginx_port=args.nginx_port,
+                           picstream=beside if beside.exists() else Path(sys.argv[0]).resolve())
     here = shlex.quote(str(project.root))
     print(f"Created {project.root}:\n"
           f"  picstream.toml          server, fresh signing key, API key (its hash)\n"
           f"  templates/example.toml  your first template: edit it\n"
           f"  nginx.conf              nginx in front, caching, on {project.nginx_url}\n"
+          f"  picstream.service       a systemd unit for this folder\n"
           f"  .gitignore              keeps picstream.toml (keys) and caches out of git\n\n"
           f"API key (shown once, only its hash is stored): {project.api_key}\n\n"
           f"Run these two commands, each in its own terminal:")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -200,3 +201,53 @@ def test_python_client_agrees_with_the_server_signer() -> None:
                     TEST_KEYS[0]) == server_sign_url(
         "social-card", params, keys=TEST_KEYS, fmt="webp", width=600, dpr=2.0,
         base_url="http://x")
+
+
+def _snippets() -> dict[str, str]:
+    readme = (CLIENTS / "README.md").read_text(encoding="utf-8")
+    return dict(re.findall(r"```(python|js|php|ruby|go)\n(.*?)```", readme, flags=re.S))
+
+
+def _snippet_program(language: str, snippet: str, key: str, tmp: Path) -> list[str]:
+    """The README snippet as a whole program that prints `url` (imports made absolute)."""
+    if language == "python":
+        code = f"import sys\nsys.path.insert(0, {str(CLIENTS / 'python')!r})\nkey = {key!r}\n"
+        return [sys.executable, "-c", code + snippet + "print(url)\n"]
+    if language == "js":
+        module = (CLIENTS / "node" / "picstream.js").as_uri()
+        code = snippet.replace("'./picstream.js'", f"'{module}'")
+        return [_tool("node"), "--input-type=module", "-e",
+                f"const key = {json.dumps(key)};\n{code}console.log(url);\n"]
+    if language == "php":
+        code = snippet.replace("require 'PicStream.php';",
+                               f"require {json.dumps(str(CLIENTS / 'php' / 'PicStream.php'))};")
+        return [_tool("php"), "-r", f"$key = {json.dumps(key)};\n{code}echo $url;\n"]
+    if language == "ruby":
+        code = snippet.replace("require_relative 'picstream'",
+                               f"require {json.dumps(str(CLIENTS / 'ruby' / 'picstream'))}")
+        return [_tool("ruby"), "-e", f"key = {json.dumps(key)}\n{code}puts url\n"]
+    body = "\n".join("\t" + line for line in snippet.splitlines())
+    (tmp / "go.mod").write_text("module snippet\n\ngo 1.19\n\nrequire picstream v0.0.0\n\n"
+                                f"replace picstream => {CLIENTS / 'go'}\n")
+    (tmp / "main.go").write_text(
+        'package main\n\nimport (\n\t"fmt"\n\n\t"picstream"\n)\n\nfunc main() {\n'
+        f"\tkey := {json.dumps(key)}\n{body}\n\tfmt.Println(url)\n}}\n")
+    env = {**os.environ, "GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local",
+           "CGO_ENABLED": "0"}
+    result = subprocess.run([_tool("go"), "build", "-o", str(tmp / "snippet"), "."], cwd=tmp,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return [str(tmp / "snippet")]
+
+
+@pytest.mark.parametrize("language", ["python", "js", "php", "ruby", "go"])
+def test_readme_snippet_prints_the_servers_url(language: str, tmp_path: Path) -> None:
+    from proxy.urls import sign_url
+
+    snippet = _snippets()[language]
+    program = _snippet_program(language, snippet, TEST_KEYS[0], tmp_path)
+    result = subprocess.run(program, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == sign_url("social-card", {"name": "Ada"}, keys=TEST_KEYS,
+                                             fmt="webp", width=600,
+                                             base_url="https://img.example.com")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
@@ -81,8 +82,18 @@ def render_nginx_conf(listen: str, upstreams: list[str], cache_dir: Path,
     return text
 
 
-def init_project(root: Path, *, port: int = 8080, nginx_port: int = 8000) -> Project:
-    """Create `root` (absent or empty) with a config, fresh keys, a template and nginx.conf."""
+def render_systemd_unit(root: Path, picstream: Path) -> str:
+    """A systemd unit running `picstream serve` in `root` (as the user running init)."""
+    text = files(__package__).joinpath("picstream.service").read_text(encoding="utf-8")
+    user = getpass.getuser()
+    user_line = (f"User={user}" if os.geteuid() != 0 else
+                 "# User=picstream   (a system user owning this folder; root is not needed)")
+    return text.format(root=root, picstream=picstream, user_line=user_line)
+
+
+def init_project(root: Path, *, port: int = 8080, nginx_port: int = 8000,
+                 picstream: Path = Path("/usr/local/bin/picstream")) -> Project:
+    """Create `root` (absent or empty): config, fresh keys, a template, nginx and systemd."""
     root = root.resolve()
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise ConfigError(f"{root}: exists and is not an empty folder; pick a new one")
@@ -90,6 +101,7 @@ def init_project(root: Path, *, port: int = 8080, nginx_port: int = 8000) -> Pro
     api_hash = hashlib.sha256(api_key.encode()).hexdigest()
     (root / "templates").mkdir(parents=True)
     (root / ".nginx").mkdir()
+    (root / "data").mkdir()          # the unit's only writable path must exist
     config = root / CONFIG_NAME
     # Created 0600 from the start: the file holds the signing key.
     fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -105,6 +117,8 @@ def init_project(root: Path, *, port: int = 8080, nginx_port: int = 8000) -> Pro
     header = ("# Rendered by `picstream init` from PicStream's nginx.conf for this folder.\n"
               "daemon off;\npid .nginx/nginx.pid;\n\n")
     (root / "nginx.conf").write_text(header + nginx, encoding="utf-8")
+    (root / "picstream.service").write_text(render_systemd_unit(root, picstream),
+                                            encoding="utf-8")
     commands = ("picstream serve", "nginx -p . -c nginx.conf -e stderr")
     return Project(root=root, api_key=api_key, server_url=f"http://127.0.0.1:{port}",
                    nginx_url=f"http://127.0.0.1:{nginx_port}", commands=commands)

@@ -11,6 +11,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.nginx.test_nginx import nginx_binary
 from tests.support.procs import background, clean_env, run
 from tests.support.servers import free_port
@@ -114,3 +116,24 @@ def test_readme_first_screen_is_install_init_serve_sign_as_init_prints(tmp_path:
     for command in re.findall(r"^  cd \S+ && (.+)$", out, flags=re.M):
         if "sign" not in command:
             assert command in first_screen, command
+
+
+def test_systemd_unit_verifies(tmp_path: Path) -> None:
+    import shutil
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (Debian's systemd package)")
+    project, _ = _init(tmp_path, 18082, 18002)
+    unit = project / "picstream.service"
+    text = unit.read_text()
+    assert f"WorkingDirectory={project}" in text
+    assert f'ExecStart="{BIN / "picstream"}" serve' in text
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+    # The check can fail: a unit whose command is missing does not verify.
+    broken = tmp_path / "broken.service"
+    broken.write_text(text.replace(str(BIN / "picstream"), str(tmp_path / "missing")))
+    assert subprocess.run([analyze, "verify", str(broken)], capture_output=True,
+                          timeout=60).returncode != 0
