@@ -102,3 +102,5 @@ def test_wheel_init_renders_the_shipped_nginx_conf(installed: Path, tmp_path: Pa
     conf = (tmp_path / "proj" / "nginx.conf").read_text()
     assert "proxy_cache_path .nginx/images" in conf and "${" not in conf
     assert (tmp_path / "proj" / "templates" / "example.toml").is_file()
+    assert f'ExecStart="{installed / "picstream"}" serve' in (
+        tmp_path / "proj" / "picstream.service").read_text()
