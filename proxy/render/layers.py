@@ -8,6 +8,7 @@ from typing import Any
 from ..template.model import BarcodeLayer, ImageLayer, QrLayer, RectLayer, SvgLayer, TextLayer
 from .code import draw_code
 from .context import DrawContext
+from .effects import apply_effects
 from .group import PlacedText, draw_placed_text
 from .image import draw_image
 from .patch import Patch
@@ -19,7 +20,10 @@ DrawFn = Callable[[Any, DrawContext], "Patch | None"]
 
 
 def _text(layer: TextLayer, ctx: DrawContext) -> Patch | None:
-    return draw_text(layer, layer.text, ctx)
+    before = len(ctx.fits)
+    patch = draw_text(layer, layer.text, ctx)
+    fit = ctx.fits[before] if len(ctx.fits) > before else None
+    return apply_effects(layer, patch, fit, ctx)
 
 
 DRAW: dict[type, DrawFn] = {

@@ -26,6 +26,7 @@ from ..template.model import TextLayer
 from ..template.values import valid_unicode
 from .context import DrawContext, TextFit
 from .patch import Patch
+from .richtext import Span, pango_markup, styled_body
 from .vips import FONT_SUFFIXES, fonts_dir
 
 ELLIPSIS = "\u2026"
@@ -76,9 +77,7 @@ def markup_escape(text: str) -> str:
 
 def draw_text(layer: TextLayer, text: str, ctx: DrawContext) -> Patch | None:
     """Render plain user text into the layer box, shrinking and cutting it to fit."""
-    body = clean_text(text)
-    if layer.uppercase:
-        body = body.upper()
+    body, spans = styled_body(layer, text, clean_text)
     if not body:
         ctx.fits.append(TextFit(ctx.layer_index, float(layer.size), 0, False, True))
         return None
@@ -97,6 +96,7 @@ def draw_text(layer: TextLayer, text: str, ctx: DrawContext) -> Patch | None:
         base_size=layer.size,
         scale=scale,
         max_lines=layer.max_lines,
+        spans=spans,
     )
 
     size, best, cut = _fit(style, body, layer.min_size)
@@ -130,6 +130,7 @@ class _Style:
     base_size: int
     scale: float
     max_lines: int | None
+    spans: tuple[Span, ...] = ()     # inline styles (richtext.py), offsets into the body
 
     def line_limit(self, size: float) -> int:
         """How many lines fit at `size`: the box height, capped by max_lines, at least one."""
@@ -290,7 +291,8 @@ def _render(style: _Style, body: str, size: float, *, wrap: bool = True) -> _Ren
     markup = (
         f"<span foreground='{style.color}' line_height='{round(lh_px * PANGO_UNITS)}'"
         f" letter_spacing='{spacing}'>"
-        f"{marker.format(rise_up)}{markup_escape(body)}{marker.format(-rise_down)}</span>"
+        f"{marker.format(rise_up)}{pango_markup(body, style.spans, markup_escape)}"
+        f"{marker.format(-rise_down)}</span>"
     )
     if wrap:
         image = pyvips.Image.text(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import tomllib
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import TemplateError
+from . import markup
 from .colors import parse_color
 from .model import (
     FORMATS,
@@ -17,10 +19,13 @@ from .model import (
     Box,
     Gradient,
     GroupLayer,
+    Highlight,
     ImageLayer,
     Layer,
+    Outline,
     QrLayer,
     RectLayer,
+    Shadow,
     SvgLayer,
     Template,
     TextLayer,
@@ -45,6 +50,7 @@ class _Ctx:
 
     def __init__(self, file: str) -> None:
         self.file = file
+        self.palette: dict[str, str] = {}
 
     def fail(self, where: str, reason: str) -> TemplateError:
         return TemplateError(f"{self.file}: {where}" if where else self.file, reason)
@@ -158,6 +164,7 @@ def _variable(ctx: _Ctx, name: str, raw: Any, base_dir: Path, files: dict[str, b
             "choices",
             "fallback",
             "allow_svg",
+            "markup",
         ),
     )
     vtype = _get(ctx, where, raw, "type", str)
@@ -172,6 +179,7 @@ def _variable(ctx: _Ctx, name: str, raw: Any, base_dir: Path, files: dict[str, b
         "description": _get(ctx, where, raw, "description", str, ""),
     }
     if vtype == "text":
+        fields["markup"] = _get(ctx, where, raw, "markup", bool, False)
         max_length = _get(ctx, where, raw, "max_length", int, 200)
         if max_length < 1:
             raise ctx.fail(f"{where}.max_length", "must be at least 1")
@@ -193,7 +201,7 @@ def _variable(ctx: _Ctx, name: str, raw: Any, base_dir: Path, files: dict[str, b
             _read_local(ctx, f"{where}.fallback", fallback, base_dir, files)
         fields["fallback"] = fallback
         fields["allow_svg"] = _get(ctx, where, raw, "allow_svg", bool, False)
-    for key in ("max_length", "min", "max", "choices", "fallback", "allow_svg"):
+    for key in ("max_length", "min", "max", "choices", "fallback", "allow_svg", "markup"):
         if key in raw and key not in fields:
             raise ctx.fail(f"{where}.{key}", f"does not apply to a {vtype} variable")
     var = Variable(**fields)
@@ -273,6 +281,10 @@ _LAYER_KEYS = {
         "line_height",
         "letter_spacing",
         "uppercase",
+        "case",
+        "shadow",
+        "outline",
+        "highlight",
     ),
     "image": _COMMON + ("src", "fit", "gravity", "mask", "radius", "tint"),
     "svg": _COMMON + ("src", "svg"),
@@ -390,6 +402,7 @@ def _layer(
             line_height=line_height,
             letter_spacing=float(_get(ctx, where, raw, "letter_spacing", (int, float), 0.0)),
             uppercase=_get(ctx, where, raw, "uppercase", bool, False),
+            **_text_style(ctx, where, raw, text, variables),
         )
     if kind == "image":
         src = _get(ctx, where, raw, "src", str)
@@ -461,6 +474,80 @@ def _layer(
         svg = _get(ctx, where, raw, "svg", str)
     _refs_defined(ctx, f"{where}.svg", svg, variables)
     return SvgLayer(**common, svg=svg)
+
+
+def _effect(ctx: _Ctx, where: str, raw: Any, keys: dict[str, tuple[type, ...]],
+            ) -> dict[str, Any]:
+    """An effect's table (`shadow = { color = "#0008", dy = 3 }`): known keys, numbers >= 0
+    (offsets may be negative), colours that parse."""
+    if not isinstance(raw, dict):
+        raise ctx.fail(where, "expected a table")
+    _check_keys(ctx, where, raw, keys)
+    out: dict[str, Any] = {}
+    for key, kinds in keys.items():
+        if key not in raw:
+            continue
+        value = _get(ctx, where, raw, key, kinds)
+        if key == "color":
+            try:
+                parse_color(value)
+            except ValueError as exc:
+                raise ctx.fail(f"{where}.color", str(exc)) from None
+        elif key == "padding":
+            if (not isinstance(value, list) or len(value) != 2 or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 200
+                    for v in value)):
+                raise ctx.fail(f"{where}.padding", "expected [vertical, horizontal] px, 0..200")
+            value = (value[0], value[1])
+        elif not -200 <= value <= 200 or (key in ("blur", "width") and value < 0):
+            raise ctx.fail(f"{where}.{key}", "is out of range")
+        out[key] = value
+    return out
+
+
+def _text_style(ctx: _Ctx, where: str, raw: Mapping[str, Any], text: str,
+                variables: Mapping[str, Variable]) -> dict[str, Any]:
+    """Case, effects and inline styles of a text layer."""
+    palette = ctx.palette
+    case = _get(ctx, where, raw, "case", str, "none")
+    if case not in ("none", "upper", "lower", "title"):
+        raise ctx.fail(f"{where}.case", f"{case!r} is not one of none, upper, lower, title")
+    number = (int, float)
+    out: dict[str, Any] = {"case": case}
+    if "shadow" in raw:
+        out["shadow"] = Shadow(**_effect(ctx, f"{where}.shadow", raw["shadow"], {
+            "color": (str,), "dx": number, "dy": number, "blur": number}))
+    if "outline" in raw:
+        out["outline"] = Outline(**_effect(ctx, f"{where}.outline", raw["outline"], {
+            "color": (str,), "width": number}))
+    if "highlight" in raw:
+        out["highlight"] = Highlight(**_effect(ctx, f"{where}.highlight", raw["highlight"], {
+            "color": (str,), "padding": (list,)}))
+    marked = [n for n in references(text) if n in variables and variables[n].markup]
+    if markup.tags_in(text, palette) or marked:
+        reason = markup.check(text, palette)
+        if reason is not None:
+            raise ctx.fail(f"{where}.text", reason)
+        out["rich"] = True
+    return out
+
+
+def _palette(ctx: _Ctx, raw: Any) -> dict[str, str]:
+    """`palette = { brand = "#38bdf8" }`: colour names inline styles may use as tags."""
+    if not isinstance(raw, dict):
+        raise ctx.fail("palette", "expected a table of colour names")
+    palette: dict[str, str] = {}
+    for name, value in raw.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,31}", name) or name in markup.STYLE_TAGS:
+            raise ctx.fail(f"palette.{name}", "names are letters, digits, _ and - (not b, i, u, s)")
+        if not isinstance(value, str):
+            raise ctx.fail(f"palette.{name}", "expected a colour string")
+        try:
+            parse_color(value)
+        except ValueError as exc:
+            raise ctx.fail(f"palette.{name}", str(exc)) from None
+        palette[name] = value
+    return palette
 
 
 def _child_box(ctx: _Ctx, where: str, kind: str, raw: Mapping[str, Any],
@@ -594,7 +681,7 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
     _check_keys(
         ctx, "", data,
         ("size", "background", "matte", "description", "formats", "variables", "layers",
-         "follow"),
+         "follow", "palette"),
     )
     size_raw = _get(ctx, "", data, "size", list)
     if (
@@ -617,6 +704,8 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
     for fmt in formats:
         if fmt not in FORMATS:
             raise ctx.fail("formats", f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    palette = _palette(ctx, data.get("palette", {}))
+    ctx.palette = palette  # text layers read it: their tags may name its colours
     layers_raw = _get(ctx, "", data, "layers", list, [])
     layers = tuple(
         _layer(ctx, i, raw, size, variables, base_dir, files, font_ok)
@@ -642,4 +731,5 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
         files=files,
         matte=matte,
         follow=_get(ctx, "", data, "follow", bool, False),
+        palette=palette,
     )

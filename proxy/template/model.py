@@ -41,6 +41,7 @@ class Variable:
     choices: tuple[str, ...] = ()    # choice
     fallback: str | None = None      # image: template-relative local file used on failure
     allow_svg: bool = False          # image: accept SVG sources
+    markup: bool = False             # text: values may use the template's inline style tags
 
     @property
     def required(self) -> bool:
@@ -75,6 +76,35 @@ class RectLayer(LayerBase):
 
 
 @dataclass(frozen=True)
+class Shadow:
+    """A soft copy of the glyphs under them: offset and blur in px at dpr 1."""
+
+    color: str = "#00000080"
+    dx: float = 0.0
+    dy: float = 2.0
+    blur: float = 4.0
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A ring around the glyphs, `width` px at dpr 1."""
+
+    color: str = "#000000"
+    width: float = 2.0
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A band behind each line, spanning its ink plus padding (vertical, horizontal px)."""
+
+    color: str = "#fde047"
+    padding: tuple[int, int] = (2, 6)
+
+
+Case = Literal["none", "upper", "lower", "title"]
+
+
+@dataclass(frozen=True)
 class TextLayer(LayerBase):
     text: str = ""                   # with {var} references; user values are escaped
     font: str = "Inter"              # family and style, e.g. "Inter Bold"
@@ -86,7 +116,12 @@ class TextLayer(LayerBase):
     valign: VAlign = "top"
     line_height: float = 1.2         # multiple of the font size
     letter_spacing: float = 0.0      # px at dpr 1
-    uppercase: bool = False
+    uppercase: bool = False          # the old spelling of case = "upper"
+    case: Case = "none"
+    shadow: Shadow | None = None
+    outline: Outline | None = None
+    highlight: Highlight | None = None
+    rich: bool = False               # text holds inline style tags (template/markup.py)
 
 
 @dataclass(frozen=True)
@@ -163,4 +198,5 @@ class Template:
     # "{var}". PNG, WebP, AVIF and GIF keep the transparency.
     matte: str = "#ffffff"
     follow: bool = False             # the canvas takes the requested w x h (photo templates)
+    palette: dict[str, str] = field(default_factory=dict)   # colour tags for inline styles
     files: dict[str, bytes] = field(default_factory=dict, repr=False)  # local art by rel path

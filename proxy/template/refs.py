@@ -25,8 +25,10 @@ def has_refs(text: str | None) -> bool:
 
 
 def substitute(text: str, values: Mapping[str, str],
-               escape: Callable[[str], str] | None = None) -> str:
-    """Replace each `{name}` by `values[name]` (escaped by `escape` when given)."""
+               escape: Callable[[str], str] | None = None,
+               by_name: Callable[[str, str], str] | None = None) -> str:
+    """Replace each `{name}` by `values[name]` (escaped by `escape`, or by `by_name(name,
+    value)` when the escaping depends on the variable)."""
 
     def repl(m: re.Match[str]) -> str:
         token = m.group(0)
@@ -35,6 +37,8 @@ def substitute(text: str, values: Mapping[str, str],
         if token == "}}":
             return "}"
         value = values.get(m.group(1), "")
+        if by_name is not None:
+            return by_name(m.group(1), value)
         return escape(value) if escape else value
 
     return _REF.sub(repl, text)

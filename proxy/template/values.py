@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import cast
 
 from ..errors import InvalidValue
+from . import markup
 from .colors import parse_color, to_hex
 from .model import (
     RGBA,
@@ -164,8 +165,9 @@ def resolve_layer(layer: Layer, values: Values, template: Template) -> Layer:
     """The layer with every `{name}` replaced by its value (SVG values XML-escaped)."""
     strings = values.strings()
     if isinstance(layer, TextLayer):
-        return dataclasses.replace(layer, text=substitute(layer.text, strings),
-                                   color=substitute(layer.color, strings))
+        text = substitute(layer.text, strings) if not layer.rich else _styled(layer, strings,
+                                                                             template)
+        return dataclasses.replace(layer, text=text, color=substitute(layer.color, strings))
     if isinstance(layer, RectLayer):
         gradient = layer.gradient
         if gradient is not None:
@@ -194,6 +196,20 @@ def resolve_layer(layer: Layer, values: Values, template: Template) -> Layer:
                                    background=substitute(layer.background, strings))
     assert isinstance(layer, SvgLayer)
     return dataclasses.replace(layer, svg=substitute(layer.svg, strings, xml_escape))
+
+
+def _styled(layer: TextLayer, strings: Mapping[str, str], template: Template) -> str:
+    """Text with inline styles: values escaped (or, opted in, kept balanced), palette names
+    turned into colours."""
+    palette = template.palette
+
+    def value(name: str, text: str) -> str:
+        var = template.variables.get(name)
+        if var is not None and var.markup:
+            return markup.to_colours(text, palette, balance=True)
+        return markup.escape(text)
+
+    return markup.to_colours(substitute(layer.text, strings, by_name=value), palette)
 
 
 def image_key(src: str, values: Values, template: Template) -> str:
