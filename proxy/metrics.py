@@ -43,7 +43,7 @@ class TierStats:
 
 @dataclass(frozen=True)
 class BatchStats:
-    """Progress of the batches the API knows about."""
+    """This host's share of the batches (each host reports its own when batches are in Redis)."""
 
     running: int
     items_total: int
@@ -114,10 +114,11 @@ class _StateCollector(Collector):
                                   "Image variables drawn from their fallback after a failed "
                                   "source.", value=s.fallbacks_total)
         if s.batch is not None:
-            yield GaugeMetricFamily("picstream_batches_running", "Batches in progress.",
+            yield GaugeMetricFamily("picstream_batches_running",
+                                    "Batch chunks this host is rendering now.",
                                     value=s.batch.running)
             items = GaugeMetricFamily("picstream_batch_items",
-                                      "Items of known batches by state.", labels=["state"])
+                                      "Batch items this host took, by state.", labels=["state"])
             items.add_metric(["total"], s.batch.items_total)
             items.add_metric(["done"], s.batch.items_done)
             items.add_metric(["failed"], s.batch.items_failed)
