@@ -238,6 +238,11 @@ class RedisStore:
         return None if found is None else _text(found)
 
     @_guarded
+    async def bind_key(self, key: str, batch_id: str) -> None:
+        """SET the Idempotency-Key unconditionally."""
+        await self.redis.set(f"{self.prefix}idem:{key}", batch_id, ex=self.retention_s)
+
+    @_guarded
     async def info(self, batch_id: str) -> BatchInfo | None:
         """HGETALL of the batch's meta."""
         raw = cast(dict[bytes, bytes], await self.redis.hgetall(self._key(batch_id, "meta")))

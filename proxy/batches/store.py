@@ -48,6 +48,9 @@ class BatchStore(Protocol):
     async def claim_key(self, key: str, batch_id: str) -> str | None:
         """Bind an Idempotency-Key to `batch_id`; the batch it already names, or None."""
 
+    async def bind_key(self, key: str, batch_id: str) -> None:
+        """Point an Idempotency-Key at `batch_id` whatever it named (its batch was never stored)."""
+
     async def info(self, batch_id: str) -> BatchInfo | None:
         """The batch's record, or None when unknown (or expired)."""
 
@@ -156,6 +159,10 @@ class MemoryStore:
             return existing
         self.keys[key] = batch_id
         return None
+
+    async def bind_key(self, key: str, batch_id: str) -> None:
+        """Point the key at `batch_id`."""
+        self.keys[key] = batch_id
 
     async def info(self, batch_id: str) -> BatchInfo | None:
         """The batch's record, or None."""

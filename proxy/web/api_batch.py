@@ -213,16 +213,20 @@ def _idempotency_key(request: web.Request, keys: tuple[ApiKey, ...]) -> str | No
     return hashlib.sha256(f"{owner}\n{raw}".encode()).hexdigest()
 
 
-async def _replay(request: web.Request, store: BatchStore, batch_id: str) -> web.Response:
-    """A retried POST: the batch its Idempotency-Key created, as its first answer listed it."""
+async def _stored(store: BatchStore, batch_id: str) -> BatchInfo | None:
+    """The batch an Idempotency-Key names, waiting a moment if its POST is still storing it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + IDEMPOTENT_WAIT_S
     info = await store.info(batch_id)
     while info is None and loop.time() < deadline:
         await asyncio.sleep(0.05)
         info = await store.info(batch_id)
-    if info is None:
-        raise Overloaded("a batch with this Idempotency-Key is still being stored; retry")
+    return info
+
+
+async def _replay(store: BatchStore, info: BatchInfo) -> web.Response:
+    """A retried POST: the batch its Idempotency-Key created, as its first answer listed it."""
+    batch_id = info.id
     listed: list[dict[str, Any]] = []
     for start in range(0, info.total, NDJSON_CHUNK_LINES):
         for row in await store.rows(batch_id, start, start + NDJSON_CHUNK_LINES):
@@ -290,7 +294,11 @@ async def post_batch(request: web.Request) -> web.StreamResponse:
     if idempotency is not None:
         existing = await store.claim_key(idempotency, batch.id)
         if existing is not None:
-            return await _replay(request, store, existing)
+            info = await _stored(store, existing)
+            if info is not None:
+                return await _replay(store, info)
+            # The first POST never stored its batch (it failed midway): this one takes over.
+            await store.bind_key(idempotency, batch.id)
     await store.create(batch, chunk_items=settings.batch.chunk_items)
     info = await store.info(batch.id)
     if info is None:
@@ -362,8 +370,11 @@ async def get_batch_zip(request: web.Request) -> web.StreamResponse:
     count = await store.job_count(info.id)
     for start in range(0, count, ZIP_JOB_BLOCK):
         jobs = await store.jobs(info.id, start, start + ZIP_JOB_BLOCK)
-        rows = {r.index: r.status for job in jobs
-                for r in await store.rows(info.id, job.indexes[0], job.indexes[0] + 1)}
+        if not jobs:
+            break
+        # Jobs are in order of their first item: one read of that span has all their statuses.
+        span = await store.rows(info.id, jobs[0].indexes[0], jobs[-1].indexes[0] + 1)
+        rows = {r.index: r.status for r in span}
         for job in jobs:
             if rows.get(job.indexes[0]) != "rendered":
                 continue

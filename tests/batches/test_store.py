@@ -144,3 +144,10 @@ async def test_redis_down_is_overloaded_not_a_crash(redis_server: RedisServer) -
     redis_server.start()
     assert await store.info("x") is None
     await store.close()
+
+
+async def test_a_key_whose_batch_was_never_stored_can_be_taken_over(store: BatchStore) -> None:
+    await store.claim_key("k", "ghost")           # that POST failed before storing its batch
+    await store.bind_key("k", "real")
+    await store.create(new_batch("real", 1), chunk_items=1)
+    assert await store.claim_key("k", "third") == "real"
