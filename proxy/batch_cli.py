@@ -370,14 +370,14 @@ def _api_error(status: int, data: bytes) -> str:
 def _mint_urls(settings: Settings, plan: Plan, rows: list[Row], dest: Path,
                bar: ProgressBar, progress: Progress) -> None:
     from .render.fontcheck import font_ok
+    from .request import check_request
     from .template.registry import Registry
-    from .template.values import coerce
-    from .urls import sign_path
+    from .urls import signed_url
 
     if not settings.signing.keys:
         raise BadRequest("signing.keys (PICSTREAM_SIGNING_KEYS): no key configured")
     template = Registry(Path(settings.templates.dir), font_ok=font_ok).get(plan.template)
-    base = settings.server.public_base_url.rstrip("/")
+    base = settings.server.base_url
     tmp = dest.with_name(f".{dest.name}{TMP_MARK}{os.getpid()}")
     with tmp.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
@@ -386,11 +386,10 @@ def _mint_urls(settings: Settings, plan: Plan, rows: list[Row], dest: Path,
             try:
                 pairs = [*row_pairs(row, plan), ("v", template.version)]
                 spec = parse_request(template.name, plan.fmt, pairs, 0, settings.limits)
-                coerce(template, dict(spec.variables))
-                path = sign_path(spec, settings.signing.keys)
-                if len(path) > settings.limits.max_url_bytes:
-                    raise BadRequest(f"URL longer than {settings.limits.max_url_bytes} bytes")
-                writer.writerow([row.index, base + path, ""])
+                check_request(template, spec, spec.fixed_format)
+                url = signed_url(spec, settings.signing.keys, base_url=base,
+                                 limits=settings.limits)
+                writer.writerow([row.index, url, ""])
                 progress.record(row.index, None)
             except ProxyError as exc:
                 writer.writerow([row.index, "", exc.public])

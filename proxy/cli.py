@@ -174,7 +174,7 @@ def _example_urls(settings: Settings) -> list[str]:
     """One URL per template being served: the shipped ones with sample values, others bare."""
     from .urls import sign_url
 
-    base = f"http://{settings.server.host}:{settings.server.port}"
+    base = settings.server.base_url
     keys = settings.signing.keys
     samples: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
         "social-card": ({"name": "John Smith", "title": "Founder at PicStream", "badge": "New"},
@@ -240,7 +240,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     """Print a signed URL."""
     import time
 
-    from .urls import sign_url
+    from .request import check_request
+    from .urls import build_spec, sign_srcset, signed_url
 
     settings = _settings(args)
     if args.dev:
@@ -250,21 +251,19 @@ def cmd_sign(args: argparse.Namespace) -> int:
                           "(or pass --dev to use the development server's key)")
     template = _registry(settings).get(args.template)
     expires = int(time.time() + args.expires) if args.expires else None
-    url = sign_url(args.template, _pairs(args.values), keys=settings.signing.keys,
-                   fmt=args.format, width=args.width, height=args.height, quality=args.quality,
-                   dpr=args.dpr, version=template.version if args.pin else None,
-                   expires=expires, base_url=args.base_url or settings.server.public_base_url,
-                   limits=settings.limits)
+    options: dict[str, Any] = {
+        "fmt": args.format, "width": args.width, "height": args.height,
+        "quality": args.quality, "version": template.version if args.pin else None,
+        "expires": expires, "limits": settings.limits}
+    spec = build_spec(args.template, _pairs(args.values), dpr=args.dpr, **options)
+    # The server's own check: a value it would refuse is refused here, with its message.
+    check_request(template, spec, spec.fixed_format)
+    base_url = args.base_url or settings.server.base_url
+    url = signed_url(spec, settings.signing.keys, base_url=base_url, limits=settings.limits)
     if args.srcset:
-        from .urls import sign_srcset
-
         # Same options as the URL above; dpr comes from each srcset entry instead.
         url = sign_srcset(args.template, _pairs(args.values), keys=settings.signing.keys,
-                          fmt=args.format, width=args.width, height=args.height,
-                          quality=args.quality,
-                          version=template.version if args.pin else None, expires=expires,
-                          base_url=args.base_url or settings.server.public_base_url,
-                          limits=settings.limits)
+                          base_url=base_url, **options)
     print(url)
     return 0
 
@@ -432,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin", action="store_true",
                    help="pin the current template version (immutable caching)")
     p.add_argument("--expires", type=int, metavar="SECONDS", help="expire after SECONDS")
-    p.add_argument("--base-url", help="default: server.public_base_url")
+    p.add_argument("--base-url",
+                   help="default: server.public_base_url, else this server's host:port")
     p.add_argument("--dev", action="store_true",
                    help="sign with the key `serve --dev` uses (data/dev-signing-key)")
     p.add_argument("--srcset", action="store_true",

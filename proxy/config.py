@@ -38,12 +38,21 @@ class Server:
     render_threads: int = setting(0, "Render pool threads; 0 means one per core.", min=0, max=256)
     render_queue_max: int = setting(64, "Renders waiting or running before misses get 503.",
                                     min=1, max=100000)
-    public_base_url: str = setting("http://127.0.0.1:8080",
-                                   "Absolute base of URLs minted by the API and the CLI.")
+    public_base_url: str = setting("", "Absolute base of URLs minted by the API and the CLI; "
+                                   "empty: http://{host}:{port} of this server.")
     shutdown_timeout_s: float = setting(10.0, "Grace period for in-flight requests on SIGTERM.",
                                         min=0, max=600)
     playground: bool = setting(False, "Serve the template playground at /playground.")
     log_format: str = setting("json", "Access and app log format.", choices=("json", "console"))
+
+    @property
+    def base_url(self) -> str:
+        """Where minted URLs point: public_base_url, or this server's own address and port."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        # A wildcard address is not one a browser can reach: mint for the loopback instead.
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
     def render_thread_count(self) -> int:

@@ -114,13 +114,12 @@ def _matches(sig: str, canonical: str, keys: Sequence[str]) -> bool:
     return ok
 
 
-def sign_url(template: str, variables: Mapping[str, str | int | float | bool], *,
-             keys: Sequence[str], fmt: str = "png", width: int | None = None,
-             height: int | None = None, quality: int | None = None,
-             dpr: float | None = None, version: str | None = None,
-             expires: int | None = None, debug: bool = False, base_url: str = "",
-             limits: Limits | None = None) -> str:
-    """A signed image URL for `template` with these variables and output options."""
+def build_spec(template: str, variables: Mapping[str, str | int | float | bool], *,
+               fmt: str = "png", width: int | None = None, height: int | None = None,
+               quality: int | None = None, dpr: float | None = None,
+               version: str | None = None, expires: int | None = None, debug: bool = False,
+               limits: Limits | None = None) -> RenderSpec:
+    """The RenderSpec a GET of the minted URL parses: the same validation as a request."""
     limits = Limits() if limits is None else limits
     pairs: list[tuple[str, str]] = []
     for name, value in variables.items():
@@ -136,12 +135,30 @@ def sign_url(template: str, variables: Mapping[str, str | int | float | bool], *
         pairs.append(("dpr", _text("dpr", dpr)))
     if debug:
         pairs.append(("debug", "1"))
-    # The same validation as a request: a URL minted here is one the server accepts.
-    spec = parse_request(template, fmt, pairs, 0, limits)
+    return parse_request(template, fmt, pairs, 0, limits)
+
+
+def signed_url(spec: RenderSpec, keys: Sequence[str], *, base_url: str = "",
+               limits: Limits | None = None) -> str:
+    """`base_url` + the signed path of `spec`, refused when longer than the server accepts."""
+    limits = Limits() if limits is None else limits
     path = sign_path(spec, keys)
     if len(path) > limits.max_url_bytes:
         raise URITooLong(f"URL longer than {limits.max_url_bytes} bytes")
     return base_url.rstrip("/") + path
+
+
+def sign_url(template: str, variables: Mapping[str, str | int | float | bool], *,
+             keys: Sequence[str], fmt: str = "png", width: int | None = None,
+             height: int | None = None, quality: int | None = None,
+             dpr: float | None = None, version: str | None = None,
+             expires: int | None = None, debug: bool = False, base_url: str = "",
+             limits: Limits | None = None) -> str:
+    """A signed image URL for `template` with these variables and output options."""
+    spec = build_spec(template, variables, fmt=fmt, width=width, height=height,
+                      quality=quality, dpr=dpr, version=version, expires=expires, debug=debug,
+                      limits=limits)
+    return signed_url(spec, keys, base_url=base_url, limits=limits)
 
 
 def sign_srcset(template: str, variables: Mapping[str, str | int | float | bool], *,

@@ -91,7 +91,7 @@ class WebhookSender:
     async def deliver(self, info: BatchInfo, attempt: int) -> bool | None:
         """POST once: True delivered, False retry later, None never (refused address)."""
         assert self._session is not None
-        body = json.dumps(payload(info, self.settings.server.public_base_url),
+        body = json.dumps(payload(info, self.settings.server.base_url),
                           separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json",
                    SIGNATURE_HEADER: signature(self.settings.batch.webhook_secret,

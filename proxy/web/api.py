@@ -105,7 +105,7 @@ async def get_template(request: web.Request) -> web.StreamResponse:
 async def get_openapi(request: web.Request) -> web.StreamResponse:
     """GET /v1/openapi.json: the OpenAPI 3.1 document (public, no key needed)."""
     settings = request.app[SETTINGS]
-    return web.json_response(openapi_document(settings.server.public_base_url))
+    return web.json_response(openapi_document(settings.server.base_url))
 
 
 # --- wiring ---------------------------------------------------------------------------------

@@ -197,7 +197,7 @@ def mint(template: Template, variables: object, output: object, settings: Settin
     if len(path) > settings.limits.max_url_bytes:
         return [FieldError(prefix + "variables",
                            f"URL longer than {settings.limits.max_url_bytes} bytes")]
-    url = settings.server.public_base_url.rstrip("/") + path
+    url = settings.server.base_url + path
     return Minted(spec=spec, values=values, fmt=fmt, url=url)
 
 

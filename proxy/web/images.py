@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..cache import CachedImage
-from ..errors import BadRequest, InvalidValue, URITooLong
+from ..errors import BadRequest, URITooLong
+from ..request import check_request
 from ..spec import RenderSpec, parse_request
 from ..template.colors import parse_color
 from ..template.model import Template
 from ..template.refs import has_refs
-from ..template.values import coerce
 from ..urls import PATH_PREFIX, check_expiry, verify_raw, yarl_spelling
 from .facts import RequestFacts
 from .freshness import Lifetime, cache_control, etag, is_not_modified
@@ -157,9 +157,7 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     facts.template = template.name
     fmt = spec.fixed_format or negotiate_format(request.headers.get("Accept", ""),
                                                 _fallback_format(template.background))
-    if fmt not in template.formats:
-        raise InvalidValue(f"fmt: template {template.name} is not offered as {fmt}", field="fmt")
-    values = coerce(template, dict(spec.variables))
+    values = check_request(template, spec, fmt)
     cache = app[SETTINGS].cache
     key = service.key_for(spec, template, fmt)
     # Before rendering, only the real image's validators are known: a 304 confirms only it.

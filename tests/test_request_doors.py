@@ -1,0 +1,179 @@
+"""Every front door mints the same URL for the same input and refuses the same inputs.
+
+Doors: `picstream sign --pin`, `sign_url(version=...)`, `POST /v1/render` and
+`picstream batch --urls`, against one real `picstream serve` (which answers every minted URL).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from proxy.cli import main
+from proxy.config import Server, load_settings, replace
+from proxy.template.registry import Registry
+from proxy.urls import build_spec, sign_url, signed_url
+from tests.conftest import ROOT, TEST_KEYS
+from tests.support.servers import ProcessServer
+from tests.web.test_api import API_KEY, api_keys
+
+VERSION = Registry(ROOT / "templates").get("social-card").version
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessServer]:
+    base = replace(load_settings(environ={}), signing={"keys": TEST_KEYS},
+                   api={"keys": api_keys(API_KEY)}, server={"port": 0},
+                   sources={"data_dir": str(tmp_path_factory.mktemp("data"))})
+    proc = ProcessServer(base)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def cli_env(server: ProcessServer, monkeypatch: pytest.MonkeyPatch) -> ProcessServer:
+    monkeypatch.setenv("PICSTREAM_SIGNING_KEYS", ",".join(TEST_KEYS))
+    monkeypatch.setenv("PICSTREAM_SERVER_PUBLIC_BASE_URL", server.url)
+    return server
+
+
+def http(method: str, url: str, body: object = None) -> tuple[int, dict[str, object] | bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            raw = resp.read()
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        raw, status = exc.read(), exc.code
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
+
+
+def door_cli_sign(values: dict[str, str], fmt: str, width: int | None,
+                  capsys: pytest.CaptureFixture[str]) -> str | None:
+    args = ["sign", "social-card", *(f"{k}={v}" for k, v in values.items()), "--format", fmt,
+            "--pin"]
+    if width is not None:
+        args += ["--width", str(width)]
+    code = main(args)
+    out = capsys.readouterr()
+    return out.out.strip() if code == 0 else None
+
+
+def door_sign_url(base: str, values: dict[str, str], fmt: str, width: int | None) -> str | None:
+    try:
+        return sign_url("social-card", values, keys=TEST_KEYS, fmt=fmt, width=width,
+                        version=VERSION, base_url=base)
+    except Exception:
+        return None
+
+
+def door_api(base: str, values: dict[str, str], fmt: str, width: int | None) -> str | None:
+    output: dict[str, object] = {"format": fmt}
+    if width is not None:
+        output["width"] = width
+    status, body = http("POST", base + "/v1/render",
+                        {"template": "social-card", "variables": values, "output": output})
+    return str(body["url"]) if status == 200 and isinstance(body, dict) else None
+
+
+def door_batch(tmp: Path, values: dict[str, str], fmt: str, width: int | None,
+               capsys: pytest.CaptureFixture[str]) -> str | None:
+    rows, out = tmp / "rows.jsonl", tmp / "urls.csv"
+    rows.write_text(json.dumps(values) + "\n")
+    out.unlink(missing_ok=True)        # tmp_path is shared by every example of a test
+    args = ["batch", "social-card", str(rows), "--urls", str(out), "--format", fmt]
+    if width is not None:
+        args += ["--width", str(width)]
+    main(args)
+    capsys.readouterr()
+    if not out.exists():        # the whole file refused (a reserved column)
+        return None
+    with out.open() as f:
+        (row,) = list(csv.DictReader(f))
+    return row["url"] or None
+
+
+NAMES = st.one_of(st.sampled_from(["Ada", "John Smith", "O'Brien & Co", "李小龙", "x" * 81,
+                                   "Zoë 🚀", "a+b=c?d", "   "]),
+                  st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=90))
+ACCENTS = st.sampled_from([None, "#2563eb", "#FFF", "blurple", "#12345", "#ff000080"])
+# Not `w`, `h`, `q` or `dpr`: in a batch file those columns are the row's output options by
+# design (the CSV/JSONL adapter's way to spell `output`), so they are another input there.
+EXTRA = st.sampled_from([None, ("bogus", "1"), ("badge", "New"), ("debug", "1")])
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=NAMES, accent=ACCENTS, extra=EXTRA, fmt=st.sampled_from(["png", "jpeg", "webp"]),
+       width=st.sampled_from([None, 300, 9000]))
+def test_every_door_mints_the_same_url_and_refuses_the_same_inputs(
+        cli_env: ProcessServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        name: str, accent: str | None, extra: tuple[str, str] | None, fmt: str,
+        width: int | None) -> None:
+    values = {"name": name}
+    if accent is not None:
+        values["accent"] = accent
+    if extra is not None:
+        values[extra[0]] = extra[1]
+    base = cli_env.url
+    minted = {
+        "sign": door_cli_sign(values, fmt, width, capsys),
+        "api": door_api(base, values, fmt, width),
+        "batch": door_batch(tmp_path, values, fmt, width, capsys),
+    }
+    template_aware = set(minted.values())
+    if None in template_aware:
+        assert template_aware == {None}, minted         # one refuses: all refuse
+        return
+    minted["sign_url"] = door_sign_url(base, values, fmt, width)
+    assert len(set(minted.values())) == 1, minted
+    status, _ = http("GET", minted["sign"] or "")
+    assert status == 200
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    ({"name": "Ada", "bogus": "1"}, "bogus"),
+    ({"name": "Ada", "accent": "blurple"}, "accent"),
+    ({"name": "x" * 81}, "name"),
+])
+def test_sign_refuses_what_the_server_refuses_with_its_message(
+        cli_env: ProcessServer, capsys: pytest.CaptureFixture[str], values: dict[str, str],
+        field: str) -> None:
+    assert door_cli_sign(values, "png", None, capsys) is None
+    # The server's answer to the same request, signed without the template check.
+    spec = build_spec("social-card", values, fmt="png", version=VERSION)
+    status, body = http("GET", signed_url(spec, TEST_KEYS, base_url=cli_env.url))
+    assert status == 400 and isinstance(body, dict)
+    assert main(["sign", "social-card", *(f"{k}={v}" for k, v in values.items())]) == 3
+    assert capsys.readouterr().err.strip() == f"picstream: {body['error']}"
+    assert body.get("field") == field
+
+
+def test_minted_urls_point_at_the_port_the_server_listens_on() -> None:
+    assert Server(port=8090).base_url == "http://127.0.0.1:8090"
+    assert Server(host="0.0.0.0", port=9000).base_url == "http://127.0.0.1:9000"
+    assert Server(host="::", port=9000).base_url == "http://[::1]:9000"
+    assert Server(port=8090, public_base_url="https://img.example.com/").base_url == (
+        "https://img.example.com")
+
+
+def test_api_mints_for_its_own_port(server: ProcessServer) -> None:
+    status, body = http("POST", server.url + "/v1/render",
+                        {"template": "social-card", "variables": {"name": "Port"}})
+    assert status == 200 and isinstance(body, dict)
+    assert str(body["url"]).startswith(server.url + "/i/")
