@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .redact import redact_urls
+
 
 class ProxyError(Exception):
     """Base of every error a client may see; `public` goes to the client, `detail` to logs."""
@@ -20,7 +22,9 @@ class ProxyError(Exception):
         super().__init__(public)
         self.public = public
         self.field = field
-        self.detail = detail
+        # Details name source URLs, whose queries may carry presigned tokens: cut them here,
+        # once, rather than at each of the places that log a detail.
+        self.detail = redact_urls(detail) if detail else detail
 
     def to_json(self) -> dict[str, object]:
         """The JSON body a client gets; pinned by tests/web/test_error_shape.py."""

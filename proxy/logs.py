@@ -12,6 +12,8 @@ import time
 from json.encoder import encode_basestring
 from typing import Any, TextIO
 
+from .redact import escape_controls
+
 
 class JsonFormatter(logging.Formatter):
     """`{"ts", "level", "logger", "msg", ...fields}` on one line."""
@@ -40,9 +42,11 @@ class ConsoleFormatter(logging.Formatter):
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
         if isinstance(fields, dict) and "path" in fields:
             extra = " ".join(str(fields[k]) for k in ("cache", "code") if fields.get(k))
-            return (f"{stamp} {fields['method']} {fields['path']} {fields['status']} "
-                    f"{fields['ms']}ms {extra}").rstrip()
-        text = f"{stamp} {record.levelname.lower()} {record.name}: {record.getMessage()}"
+            return (f"{stamp} {fields['method']} {escape_controls(str(fields['path']))} "
+                    f"{fields['status']} {fields['ms']}ms {extra}").rstrip()
+        # A line-based format: a decoded path or a detail with CR/LF would forge lines.
+        text = (f"{stamp} {record.levelname.lower()} {record.name}: "
+                f"{escape_controls(record.getMessage())}")
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
@@ -139,8 +143,9 @@ class AccessLog:
                     f'"logger": "picstream.access", {_json_fields(fields)}}}')
         else:
             extra = " ".join(str(fields[k]) for k in ("cache", "code") if fields.get(k))
-            line = (f"{self._local} {fields['method']} {fields['path']} {fields['status']} "
-                    f"{fields['ms']}ms {extra}").rstrip()
+            # The decoded path may hold CR/LF (%0d%0a): escaped, it cannot forge a line.
+            line = (f"{self._local} {fields['method']} {escape_controls(fields['path'])} "
+                    f"{fields['status']} {fields['ms']}ms {extra}").rstrip()
         if self.flush_after_s > 0:
             if not self._pending:
                 asyncio.get_running_loop().call_later(self.flush_after_s, self.flush)
