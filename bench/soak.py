@@ -153,7 +153,9 @@ async def run(seconds: float, window_s: float, extra_env: dict[str, str]) -> tup
         settings = load_settings(environ={})
         settings = replace(settings, signing={"keys": (KEY,)},
                            server={"port": 0},
-                           sources={"allow_loopback": True, "data_dir": str(Path(tmp) / "data")},
+                           sources={"allow_loopback": True, "allow_http": True,
+                                    "allow_ports": ("1024-65535",),
+                                    "data_dir": str(Path(tmp) / "data")},
                            api={"keys": (f"soak:{hashlib.sha256(api_key.encode()).hexdigest()}",)})
         async with SlowOrigin(delay_s=0.5) as origin:
             server = await asyncio.to_thread(ProcessServer, settings, extra_env=extra_env)

@@ -67,7 +67,9 @@ async def _measure(base: str, origin: int, count: int) -> dict[str, float]:
 def run(count: int = 30) -> dict[str, float]:
     """Start a server allowed to fetch from loopback (bench only) and measure both phases."""
     port = _free_port()
-    server = start_server(port, PICSTREAM_SOURCES_ALLOW_LOOPBACK="true")
+    server = start_server(port, PICSTREAM_SOURCES_ALLOW_LOOPBACK="true",
+                          PICSTREAM_SOURCES_ALLOW_HTTP="true",
+                          PICSTREAM_SOURCES_ALLOW_PORTS="1024-65535")
     try:
         return asyncio.run(_measure(f"http://127.0.0.1:{port}", port, count))
     finally:

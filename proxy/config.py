@@ -102,6 +102,13 @@ class Sources:
                                    "and ::1 (the rest of 127/8 stays refused).")
     allow_svg: bool = setting(False, "Accept SVG sources (rendered with external references "
                               "blocked).")
+    allow_http: bool = setting(False, "Accept plain http:// source URLs (only https:// "
+                               "otherwise).")
+    allow_ports: tuple[str, ...] = setting(("80", "443"), "Ports a source URL (or a redirect) "
+                                           "may use: numbers or ranges such as 8000-8099.")
+    max_concurrent_fetches: int = setting(32, "Source downloads at once (each up to "
+                                          "max_bytes); past it, renders needing a new source "
+                                          "get 503.", min=1, max=10000)
     connect_timeout_s: float = setting(3.0, "Connect timeout of a source fetch.", min=0.05,
                                        max=120)
     fetch_timeout_s: float = setting(8.0, "Total timeout of a source fetch, redirects included.",
@@ -324,6 +331,10 @@ def _check_cross(settings: Settings) -> None:
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("batch.redis_url (PICSTREAM_BATCH_REDIS_URL): expected redis://, "
                           "rediss:// or unix://")
+    for entry in settings.sources.allow_ports:
+        if port_range(entry) is None:
+            raise ConfigError(f"sources.allow_ports (PICSTREAM_SOURCES_ALLOW_PORTS): {entry!r} is "
+                              "not a port (1-65535) or a range such as 8000-8099")
     if not Path(settings.templates.dir).is_dir():
         raise ConfigError(f"templates.dir (PICSTREAM_TEMPLATES_DIR): not a directory: "
                           f"{settings.templates.dir}")
@@ -331,6 +342,15 @@ def _check_cross(settings: Settings) -> None:
         raise ConfigError(f"templates.fonts_dir (PICSTREAM_TEMPLATES_FONTS_DIR): no fonts.conf "
                           f"in {settings.templates.fonts_dir} (copy the shipped one beside "
                           f"your fonts)")
+
+
+def port_range(entry: str) -> tuple[int, int] | None:
+    """`"443"` -> (443, 443), `"8000-8099"` -> (8000, 8099); None if it is neither."""
+    low, _, high = entry.strip().partition("-")
+    if not entry.isascii() or not low.isdigit() or not (high or low).isdigit():
+        return None
+    first, last = int(low), int(high or low)
+    return (first, last) if 1 <= first <= last <= 65535 else None
 
 
 def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:

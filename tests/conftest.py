@@ -12,6 +12,7 @@ from proxy.config import Settings, load_settings, replace
 from tests.support.golden import assert_matches_golden
 
 ROOT = Path(__file__).resolve().parent.parent
+TEST_PORTS = ("80", "443", "1024-65535")
 TEST_KEYS = ("test-key-newest-0123456789abcdef", "test-key-older-0123456789abcdef")
 
 
@@ -21,8 +22,11 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
 
     def make(**sections: dict[str, Any]) -> Settings:
         base = load_settings(environ={})
+        # Tests serve sources from local http origins on ephemeral ports: both are refused
+        # by default (https, ports 80 and 443 only), so the tests opt in explicitly.
         base = replace(base, signing={"keys": TEST_KEYS},
-                       sources={"data_dir": str(tmp_path / "data")})
+                       sources={"data_dir": str(tmp_path / "data"), "allow_http": True,
+                                "allow_ports": TEST_PORTS})
         return replace(base, **sections) if sections else base
 
     return make

@@ -9,8 +9,10 @@ import ipaddress
 import socket
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 
 import aiohttp
@@ -19,8 +21,8 @@ from cachetools import TTLCache
 from yarl import URL
 
 from ..cache import SingleFlight
-from ..config import Sources
-from ..errors import BadSource, UpstreamFailed
+from ..config import Sources, port_range
+from ..errors import BadSource, Overloaded, UpstreamFailed
 from .addresses import OddHost, check_host_form, host_allowed, is_forbidden, parse_ip
 from .sniff import check_image
 
@@ -142,7 +144,13 @@ class Fetcher:
         self.settings = settings
         self.formats = RASTER_FORMATS | ({"svg"} if settings.allow_svg else set())
         self._lookup = lookup or system_lookup
+        self._ports = [r for r in map(port_range, settings.allow_ports) if r is not None]
         self._session: aiohttp.ClientSession | None = None
+        # Header checks parse hostile bytes in libvips (a large GIF's frame count took 0.1 s):
+        # never on the event loop, and not in the default executor DNS lookups wait on.
+        self._checks: ThreadPoolExecutor | None = None
+        self.downloads = 0          # in progress now, bounded by max_concurrent_fetches
+        self.downloads_refused = 0
         self._flight: SingleFlight[str, FetchResult] = SingleFlight()
         self._cache: TTLCache[str, FetchResult] | None = None
         if settings.cache_max_bytes > 0 and settings.cache_ttl_s > 0:
@@ -153,6 +161,7 @@ class Fetcher:
         """Create the shared session; its connector only ever connects to checked addresses."""
         if self._session is not None:
             return
+        self._checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="source-check")
         connector = self.guarded_connector(limit=100, limit_per_host=8)
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -175,6 +184,17 @@ class Fetcher:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._checks is not None:
+            self._checks.shutdown(wait=False, cancel_futures=True)
+            self._checks = None
+
+    async def check(self, data: bytes, allowed: Collection[str]) -> str:
+        """check_image(data) under these settings' limits, off the event loop."""
+        if self._checks is None:
+            raise RuntimeError("Fetcher.start() was not awaited")
+        return await asyncio.get_running_loop().run_in_executor(self._checks, partial(
+            check_image, data, allowed=allowed, max_pixels=self.settings.max_pixels,
+            max_frames=self.settings.max_frames))
 
     async def __aenter__(self) -> Fetcher:
         await self.start()
@@ -204,14 +224,20 @@ class Fetcher:
 
     async def _fetch_and_store(self, url: str) -> FetchResult:
         start = time.perf_counter()
+        # Each download may hold up to max_bytes: their number is bounded like renders are.
+        if self.downloads >= self.settings.max_concurrent_fetches:
+            self.downloads_refused += 1
+            raise Overloaded("too many source downloads in progress; retry shortly")
+        self.downloads += 1
         try:
             async with asyncio.timeout(self.settings.fetch_timeout_s):
                 data, final_url = await self._follow(url)
         except TimeoutError:
             raise UpstreamFailed("source timed out", detail=f"{url}: over "
                                  f"{self.settings.fetch_timeout_s}s") from None
-        fmt = check_image(data, allowed=self.formats, max_pixels=self.settings.max_pixels,
-                          max_frames=self.settings.max_frames)
+        finally:
+            self.downloads -= 1
+        fmt = await self.check(data, self.formats)
         result = FetchResult(data=data, url=str(final_url), fmt=fmt,
                              fetch_ms=(time.perf_counter() - start) * 1000)
         if self._cache is not None:
@@ -244,13 +270,20 @@ class Fetcher:
         _refuse_raw(location)
         if location.lower().startswith(("http://", "https://")):
             return self.parse_url(location)
-        return self.parse_url(str(current.join(URL(location))))
+        try:
+            # yarl raises ValueError for `//[bad` or a port over 65535: the upstream's fault
+            joined = current.join(URL(location))
+        except ValueError as exc:
+            raise BadSource("source redirect location is not valid", detail=str(exc)) from None
+        return self.parse_url(str(joined))
 
     def parse_url(self, url: str) -> URL:
         """Validate a source URL once, with yarl (what aiohttp connects with), or raise."""
         _refuse_raw(url)
         if not url.lower().startswith(("http://", "https://")):
             raise BadSource("source URL must start with http:// or https://")
+        if not self.settings.allow_http and not url.lower().startswith("https://"):
+            raise BadSource("source URL must use https://")
         authority = url.split("://", 1)[1]
         for stop in "/?#":
             authority = authority.split(stop, 1)[0]
@@ -259,8 +292,11 @@ class Fetcher:
         raw_host = authority if authority.startswith("[") else authority.rsplit(":", 1)[0]
         try:
             parsed = URL(url)
+            port = parsed.port
         except ValueError as exc:
             raise BadSource("source URL is not valid", detail=str(exc)) from None
+        if port is None or not any(low <= port <= high for low, high in self._ports):
+            raise BadSource("source URL port is not allowed", detail=f"port {port}")
         host = parsed.raw_host
         if parsed.scheme not in ("http", "https") or not host or parsed.user is not None \
                 or parsed.password is not None:

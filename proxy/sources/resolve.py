@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from ..errors import BadSource, NotFound, ProxyError
+from ..errors import BadSource, NotFound, Overloaded, ProxyError
 from ..template.model import Template, Variable
 from ..template.values import Values
 from .assets import AssetBackend, AssetStore
 from .fetch import RASTER_FORMATS, Fetcher
-from .sniff import check_image
 
 
 @dataclass(frozen=True)
@@ -35,19 +34,19 @@ class SourceResolver:
         self.fallbacks_used = 0
 
     async def _one(self, var: Variable, ref: str) -> bytes:
+        allowed = set(RASTER_FORMATS) | ({"svg"} if var.allow_svg else set())
         if ref.startswith("asset:"):
             loop = asyncio.get_running_loop()
             try:
                 data = await loop.run_in_executor(None, self.assets.get, ref[6:])
             except NotFound:
                 raise BadSource(f"{var.name}: no such asset", field=var.name) from None
+            fmt = await self.fetcher.check(data, allowed)
         else:
-            data = (await self.fetcher.fetch(ref)).data
-        limits = self.settings.sources
-        allowed = set(RASTER_FORMATS) | (
-            {"svg"} if var.allow_svg else set())
-        fmt = check_image(data, allowed=allowed, max_pixels=limits.max_pixels,
-                          max_frames=limits.max_frames)
+            # The fetcher checked the header once, off the loop, and caches the result with
+            # its format: a render of a cached source parses no header again.
+            fetched = await self.fetcher.fetch(ref)
+            data, fmt = fetched.data, fetched.fmt
         if fmt == "svg" and not var.allow_svg:
             raise BadSource(f"{var.name}: SVG is not allowed here", field=var.name)
         return data
@@ -72,8 +71,8 @@ class SourceResolver:
             if isinstance(result, bytes):
                 images[ref] = result
                 continue
-            if not isinstance(result, ProxyError):
-                raise result
+            if not isinstance(result, ProxyError) or isinstance(result, Overloaded):
+                raise result  # a busy server is not the source's fault: 503, retried
             if var.fallback is None:
                 raise result
             # Per layer: this image falls back, the rest of the render is the real one.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import threading
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -22,13 +23,14 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from proxy.config import Sources
-from proxy.errors import BadSource, UpstreamFailed
+from proxy.errors import BadSource, Overloaded, UpstreamFailed
 from proxy.sources.fetch import Fetcher, system_lookup
 from tests.sources.images import gif_frames, png_flood, real
 
 MAX_BYTES = 1_000_000
 BOMB = gzip.compress(b"\0" * 20_000_000, compresslevel=9)  # ~20 KB on the wire, 20 MB decoded
-SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">'
+SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+       b'width="64" height="64">'
        b'<image xlink:href="http://169.254.169.254/latest/meta-data"/></svg>')
 
 FAKE_DNS = {
@@ -140,6 +142,20 @@ def origin_app(state: dict[str, Server]) -> web.Application:
     async def svg(request: web.Request) -> web.Response:
         return web.Response(body=SVG, content_type="image/svg+xml")
 
+    async def huge_svg(request: web.Request) -> web.Response:
+        # 200 bytes that declare 10 gigapixels: the header says so, librsvg would draw it
+        return web.Response(body=b'<svg xmlns="http://www.w3.org/2000/svg" width="100000" '
+                                 b'height="100000"><rect width="9" height="9"/></svg>',
+                            content_type="image/svg+xml")
+
+    async def bad_location(request: web.Request) -> web.Response:
+        # raw header: aiohttp's HTTPFound would refuse to build these
+        return web.Response(status=302, headers={"Location": request.query["to"]})
+
+    async def gated(request: web.Request) -> web.Response:
+        await asyncio.wait_for(state["origin"].release.wait(), 5)
+        return web.Response(body=images["/img.png"], content_type="image/png")
+
     app = web.Application()
     app.router.add_get("/img.jpg", image)
     app.router.add_get("/img.png", image)
@@ -158,6 +174,9 @@ def origin_app(state: dict[str, Server]) -> web.Application:
     app.router.add_get("/flood.png", flood)
     app.router.add_get("/frames.gif", frames)
     app.router.add_get("/art.svg", svg)
+    app.router.add_get("/huge.svg", huge_svg)
+    app.router.add_get("/bad-location", bad_location)
+    app.router.add_get("/gated/{n}", gated)
     return app
 
 
@@ -189,7 +208,8 @@ def canary(servers: tuple[Server, Server]) -> Server:
     return servers[1]
 
 
-BASE = Sources(allow_loopback=True, connect_timeout_s=0.5, fetch_timeout_s=1.0, max_redirects=3,
+BASE = Sources(allow_loopback=True, allow_http=True, allow_ports=("80", "443", "1024-65535"),
+               connect_timeout_s=0.5, fetch_timeout_s=1.0, max_redirects=3,
                max_bytes=MAX_BYTES, max_pixels=40_000_000, max_frames=10,
                cache_max_bytes=10_000_000, cache_ttl_s=60)
 
@@ -437,3 +457,72 @@ async def test_cache_is_bounded_by_bytes(
     for _ in range(2):
         await fetcher.fetch(origin.url("/img.png"))
     assert origin.hits == ["/img.png", "/img.png"]
+
+
+# --- malformed redirects, schemes, ports, SVG size, download bound, off-loop checks --------
+
+@pytest.mark.parametrize("location", ["//[bad", "http://127.0.0.1:99999/img.png",
+                                      "//127.0.0.1:70000/img.png", "http://[::1"])
+async def test_malformed_redirect_location_is_an_upstream_failure(
+        origin: Server, make_fetcher: Callable[..., Awaitable[Fetcher]], location: str) -> None:
+    # yarl raised ValueError here, which reached the middleware as a 500
+    fetcher = await make_fetcher()
+    await refused(fetcher, origin.url("/bad-location?" + f"to={location}"))
+
+
+async def test_http_sources_are_refused_unless_allowed(
+        origin: Server, make_fetcher: Callable[..., Awaitable[Fetcher]]) -> None:
+    fetcher = await make_fetcher(allow_http=False)
+    await refused(fetcher, origin.url("/img.png"), BadSource, match="https")
+
+
+async def test_ports_outside_the_allowed_list_are_refused(
+        origin: Server, canary: Server, make_fetcher: Callable[..., Awaitable[Fetcher]]) -> None:
+    fetcher = await make_fetcher(allow_ports=("443",))
+    await refused(fetcher, origin.url("/img.png"), BadSource, match="port")
+    # a redirect to a refused port is the upstream's fault, and never followed
+    open_ports = await make_fetcher(allow_ports=(str(origin.port),))
+    await refused(open_ports, origin.url("/redirect?" + f"to=http://127.0.0.1:{canary.port}/"))
+    assert canary.hits == []
+    assert (await open_ports.fetch(origin.url("/img.png"))).fmt == "png"
+
+
+async def test_svg_obeys_the_pixel_limit_by_its_declared_size(
+        origin: Server, make_fetcher: Callable[..., Awaitable[Fetcher]]) -> None:
+    fetcher = await make_fetcher(allow_svg=True)
+    await refused(fetcher, origin.url("/huge.svg"), BadSource, match="too many pixels")
+
+
+async def test_concurrent_downloads_are_bounded(
+        origin: Server, make_fetcher: Callable[..., Awaitable[Fetcher]]) -> None:
+    fetcher = await make_fetcher(max_concurrent_fetches=2)
+    held = [asyncio.create_task(fetcher.fetch(origin.url(f"/gated/{i}"))) for i in range(2)]
+    while fetcher.downloads < 2:
+        await asyncio.sleep(0.01)
+    with pytest.raises(Overloaded):
+        await fetcher.fetch(origin.url("/img.png"))
+    assert fetcher.downloads_refused == 1
+    origin.release.set()
+    assert [(await task).fmt for task in held] == ["png", "png"]
+    assert fetcher.downloads == 0
+    assert (await fetcher.fetch(origin.url("/img.png"))).fmt == "png"
+
+
+async def test_header_checks_run_off_the_event_loop(
+        origin: Server, make_fetcher: Callable[..., Awaitable[Fetcher]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import proxy.sources.fetch as fetch_module
+
+    threads: list[str] = []
+    real_check = fetch_module.check_image
+
+    def spy(*args: object, **kwargs: object) -> str:
+        threads.append(threading.current_thread().name)
+        return real_check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fetch_module, "check_image", spy)
+    fetcher = await make_fetcher()
+    await fetcher.fetch(origin.url("/img.png"))
+    await fetcher.check(real(".png"), {"png"})
+    assert len(threads) == 2
+    assert threading.main_thread().name not in threads

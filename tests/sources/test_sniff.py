@@ -54,10 +54,17 @@ def test_html_is_not_an_image() -> None:
 
 
 def test_svg_refused_unless_allowed() -> None:
-    svg = b'<svg xmlns="http://www.w3.org/2000/svg"/>'
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="3" height="3"/>'
     with pytest.raises(BadSource, match="svg is not allowed"):
         check_image(svg, allowed=RASTER, max_pixels=10, max_frames=1)
     assert check_image(svg, allowed=RASTER | {"svg"}, max_pixels=10, max_frames=1) == "svg"
+
+
+def test_svg_is_held_to_the_pixel_limit_by_its_declared_size() -> None:
+    # it is rasterised at that size; its header used to report 0x0 and pass any limit
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="3"/>'
+    with pytest.raises(BadSource, match="too many pixels"):
+        check_image(svg, allowed=RASTER | {"svg"}, max_pixels=10, max_frames=1)
 
 
 def test_pixel_flood_png_is_refused_from_the_header_fast() -> None:

@@ -61,6 +61,8 @@ async def test_remote_image_renders(app_base: str, origin: Server) -> None:  # n
     ("/flood.png", 422, "bad_source"),
     ("/frames.gif", 422, "bad_source"),
     ("/art.svg", 422, "bad_source"),
+    ("/bad-location?to=//[bad", 502, "upstream_failed"),          # was a 500
+    ("/bad-location?to=http://127.0.0.1:99999/", 502, "upstream_failed"),
 ])
 async def test_hostile_origin_gives_documented_status(app_base: str, origin: Server,  # noqa: F811
                                                       path: str, status: int, code: str) -> None:
@@ -102,6 +104,25 @@ async def test_failed_source_with_fallback_uses_it_for_that_layer(app_base: str,
     status, headers, _, _ = await fetch(app_base, {"photo": origin.url("/img.png"),
                                                    "backup": origin.url("/truncated.jpg")})
     assert status == 200 and "backup=" in headers["X-Fallback"]
+
+
+async def test_malformed_redirect_draws_the_fallback(app_base: str,  # noqa: F811
+                                                     origin: Server) -> None:  # noqa: F811
+    status, headers, _, _ = await fetch(app_base, {
+        "photo": origin.url("/img.png"), "backup": origin.url("/bad-location?to=//[bad")})
+    assert status == 200
+    assert headers["X-Fallback"] == "backup=upstream_failed"
+
+
+async def test_logged_details_carry_no_source_query(app_base: str, origin: Server,  # noqa: F811
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    # presigned source URLs carry bearer tokens in their query
+    with caplog.at_level("INFO", logger="picstream.error"):
+        status, _, _, _ = await fetch(app_base, {
+            "photo": origin.url("/404?X-Amz-Signature=s3cr3t&token=t0k3n")})
+    assert status == 502
+    assert "/404?" in caplog.text          # the detail is logged, without its query
+    assert "s3cr3t" not in caplog.text and "t0k3n" not in caplog.text
 
 
 async def test_slow_fetch_holds_no_render_slot_and_server_stays_up(  # noqa: F811
