@@ -20,13 +20,15 @@ from .keys import ACCESS_LOG, FACTS, METRICS
 log = logging.getLogger("picstream.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 errlog = logging.getLogger("picstream.error")
+# Error bodies echo nothing of the request, but a browser must not sniff them as HTML either.
+_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(error: ProxyError) -> web.Response:
     """A short JSON reason, never cached; 503s say when to retry."""
-    headers = {"Cache-Control": "no-store"}
+    headers = {"Cache-Control": "no-store", **_NOSNIFF}
     if error.status == 503:
         headers["Retry-After"] = "1"
     return web.Response(status=error.status, text=json.dumps(error.to_json()),
@@ -75,9 +77,12 @@ def errors_and_access_log() -> Middleware:
                     if exc.content_type != "application/json":
                         body = {"ok": False, "status": exc.status, "code": "http_error",
                                 "error": exc.reason}
+                        headers = {"Cache-Control": "no-store", **_NOSNIFF}
+                        if "Allow" in exc.headers:  # a 405 says what is allowed (RFC 9110)
+                            headers["Allow"] = exc.headers["Allow"]
                         response = web.Response(status=exc.status, text=json.dumps(body),
                                                 content_type="application/json",
-                                                headers={"Cache-Control": "no-store"})
+                                                headers=headers)
             except Exception:
                 errlog.exception("request %s failed", request_id)
                 facts.error_code = "internal"

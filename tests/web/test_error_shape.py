@@ -47,3 +47,19 @@ async def test_unknown_route_is_json_too(live) -> None:  # type: ignore[no-untyp
     base, _ = live
     status, body, cache = await get_json(f"{base}/nope")
     assert status == 404 and body["ok"] is False and cache == "no-store"
+
+
+async def test_json_405_keeps_allow_and_errors_are_nosniff(live) -> None:  # type: ignore[no-untyped-def]
+    base, _ = live
+    async with aiohttp.ClientSession() as session:
+        async with session.delete(base + "/v1/render") as resp:
+            assert resp.status == 405
+            assert resp.content_type == "application/json"
+            assert "POST" in resp.headers["Allow"]        # dropped by the JSON rewrite before
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        async with session.get(f"{base}/i/AAAA/social-card.png?name=x") as resp:
+            assert resp.status == 403
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        async with session.get(base + "/no-such-page") as resp:
+            assert resp.status == 404
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
