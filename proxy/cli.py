@@ -206,6 +206,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.signing.keys and not settings.signing.allow_unsafe:
         raise ConfigError("signing.keys (PICSTREAM_SIGNING_KEYS): no key configured; "
                           "run `picstream keygen` or start with --dev")
+    if settings.server.playground and not settings.api.keys and not args.dev:
+        # Without keys the playground signs any URL for anyone who reaches it.
+        raise ConfigError("server.playground (PICSTREAM_SERVER_PLAYGROUND): needs api.keys "
+                          "outside --dev")
     check_port(settings)
     _startup_check(settings)
     base = f"http://{settings.server.host}:{settings.server.port}"

@@ -7,6 +7,7 @@ Every field carries its default, help text, TOML key and environment variable (d
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -44,6 +45,11 @@ class Server:
                                         min=0, max=600)
     playground: bool = setting(False, "Serve the template playground at /playground.")
     log_format: str = setting("json", "Access and app log format.", choices=("json", "console"))
+    trusted_proxies: tuple[str, ...] = setting(("127.0.0.1", "::1"), "Addresses or networks "
+                                               "(CIDR) whose X-Forwarded-Proto is believed.")
+    metrics_token: str = setting("", "Bearer token /metrics and /readyz details require; empty: "
+                                 "only direct requests from this host (not via a proxy).",
+                                 secret=True)
 
     @property
     def base_url(self) -> str:
@@ -331,6 +337,12 @@ def _check_cross(settings: Settings) -> None:
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("batch.redis_url (PICSTREAM_BATCH_REDIS_URL): expected redis://, "
                           "rediss:// or unix://")
+    for entry in settings.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(f"server.trusted_proxies (PICSTREAM_SERVER_TRUSTED_PROXIES): "
+                              f"{entry!r} is not an address or network") from None
     for entry in settings.sources.allow_ports:
         if port_range(entry) is None:
             raise ConfigError(f"sources.allow_ports (PICSTREAM_SOURCES_ALLOW_PORTS): {entry!r} is "

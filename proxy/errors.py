@@ -72,6 +72,12 @@ class BadApiKey(Forbidden):
     code = "bad_api_key"
 
 
+class OperatorOnly(Forbidden):
+    """An operator view (/metrics, readiness details) asked for by someone else."""
+
+    code = "operators_only"
+
+
 class NotFound(ProxyError):
     """No such template (or asset, or batch)."""
 
@@ -159,6 +165,13 @@ class UpstreamFailed(ProxyError):
 
     status = 502
     code = "upstream_failed"
+
+
+class QuotaExceeded(ProxyError):
+    """One API key has used up its share (renders per minute, batches in progress)."""
+
+    status = 429
+    code = "quota_exceeded"
 
 
 class Overloaded(ProxyError):

@@ -8,7 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ..metrics import BatchStats, Metrics, ServiceStats, TierStats
 from .api_batch import BATCHES
 from .facts import RequestFacts
-from .keys import METRICS, SERVICE
+from .keys import METRICS, SERVICE, SETTINGS
+from .trust import require_operator
 
 # Error codes of a failed image source (proxy/errors.py): counted as source errors too.
 SOURCE_ERROR_CODES = frozenset({"bad_source", "upstream_failed"})
@@ -46,6 +47,7 @@ class RequestMetrics:
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         """GET /metrics: the Prometheus text exposition of this process's registry."""
+        require_operator(request, request.app[SETTINGS].server.metrics_token)
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST,
                                                 "Cache-Control": "no-store"})

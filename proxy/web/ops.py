@@ -6,7 +6,8 @@ import asyncio
 
 from aiohttp import web
 
-from .keys import REGISTRY, SERVICE
+from .keys import REGISTRY, SERVICE, SETTINGS
+from .trust import is_operator
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -26,7 +27,11 @@ async def readyz(request: web.Request) -> web.Response:
     except (TimeoutError, RuntimeError):
         pool_ok = False
     ok = bool(names) and pool_ok
-    body = {"ok": ok, "templates": len(names), "pool": pool_ok,
-            "template_errors": registry.errors, "in_flight": service.gate.in_flight}
+    body: dict[str, object] = {"ok": ok}
+    # Template errors name files and lines: for operators (a direct request from this host or
+    # the metrics token), not for whoever reaches /readyz through a proxy.
+    if is_operator(request, request.app[SETTINGS].server.metrics_token):
+        body |= {"templates": len(names), "pool": pool_ok, "template_errors": registry.errors,
+                 "in_flight": service.gate.in_flight}
     return web.json_response(body, status=200 if ok else 503,
                              headers={"Cache-Control": "no-store"})

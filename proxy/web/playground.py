@@ -1,9 +1,10 @@
 """The template playground: a static page plus two small JSON endpoints under /playground/api/.
 
 Served only when `server.playground` is on (`serve --dev` turns it on). When API keys are
-configured, every playground request needs one: `?key=` (then kept in an HttpOnly cookie),
-the cookie, or `Authorization: Bearer`. Without API keys it is open: enable it in production
-only together with `api.keys`.
+configured, its API needs one: `Authorization: Bearer`, or the HttpOnly cookie that
+`POST /playground/api/session` sets (the page asks for the key once). A key is never taken from
+the URL. Without API keys it is open, so `picstream serve` refuses to start it without them
+outside `--dev`. Minted URLs start with `server.public_base_url`, never the request's Host.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..template.values import coerce
 from ..urls import sign_srcset, sign_url
 from .auth import check_key, parse_keys
 from .keys import REGISTRY, SETTINGS
+from .trust import is_https
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {"playground.html": "text/html", "playground.js": "text/javascript",
@@ -42,13 +44,18 @@ def setup_playground(app: web.Application) -> None:
     app.router.add_get("/playground/static/{name}", static)
     app.router.add_get("/playground/api/templates", templates)
     app.router.add_post("/playground/api/sign", sign)
+    app.router.add_post("/playground/api/session", session)
 
 
 def _given_key(request: web.Request) -> str | None:
+    if "key" in request.query:
+        # URLs are logged (here, by proxies, in browser history) and sent on as Referer.
+        raise BadRequest("an API key never goes in the URL: use Authorization: Bearer, or "
+                         "the playground's own prompt", field="key")
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer "):
         return auth[7:].strip()
-    return request.query.get("key") or request.cookies.get(COOKIE)
+    return request.cookies.get(COOKIE)
 
 
 def _authorize(request: web.Request) -> str | None:
@@ -58,7 +65,7 @@ def _authorize(request: web.Request) -> str | None:
         return None
     given = _given_key(request)
     if not given:
-        raise Unauthorized("the playground needs an API key: ?key=, cookie or Bearer")
+        raise Unauthorized("the playground needs an API key: its prompt, or Bearer")
     check_key(given, parse_keys(entries))  # the API's own check: constant time, hashes only
     return given
 
@@ -71,19 +78,33 @@ def _file_response(name: str) -> web.Response:
 
 
 async def page(request: web.Request) -> web.Response:
-    """GET /playground: the HTML page."""
-    key = _authorize(request)
-    response = _file_response("playground.html")
-    if key is not None and request.query.get("key"):
-        # The page's own fetches then need no key in their URLs.
-        response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", path="/playground",
-                            secure=request.secure)
+    """GET /playground: the HTML page (static: it holds nothing; its API needs the key)."""
+    _given_key(request)  # a key in the URL is refused even here
+    return _file_response("playground.html")
+
+
+async def session(request: web.Request) -> web.Response:
+    """POST /playground/api/session {key}: check the key, keep it in an HttpOnly cookie."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("expected a JSON body") from None
+    key = body.get("key") if isinstance(body, dict) else None
+    if not isinstance(key, str) or not key:
+        raise BadRequest("key: required", field="key")
+    settings = request.app[SETTINGS]
+    if settings.api.keys:
+        check_key(key, parse_keys(settings.api.keys))
+    response = web.json_response({"ok": True}, headers={"Cache-Control": "no-store"})
+    # Behind a TLS-terminating proxy the app sees plain http: believe X-Forwarded-Proto from
+    # the configured proxies, or the cookie would travel without Secure.
+    response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", path="/playground",
+                        secure=is_https(request, settings.server.trusted_proxies))
     return response
 
 
 async def static(request: web.Request) -> web.Response:
     """GET /playground/static/{name}: the page's script and stylesheet (a fixed list)."""
-    _authorize(request)
     name = request.match_info["name"]
     if name not in STATIC_TYPES:
         raise web.HTTPNotFound()
@@ -161,8 +182,9 @@ async def sign(request: web.Request) -> web.Response:
     variables = _variables(body.get("variables", {}), template)
     fmt, width, dpr, explain = _output(body.get("output", {}), template,
                                        settings.limits.max_output_side)
-    # The page's own origin: the playground is viewed where the browser can reach the server.
-    origin = f"{request.scheme}://{request.host}"
+    # The configured public base, never the Host header: whoever sends the request chooses
+    # Host, and the URLs minted here are pasted into emails and pages.
+    origin = settings.server.public_base_url.rstrip("/")
     keys = settings.signing.keys
     if not keys:
         raise BadRequest("signing.keys is empty: the playground signs with the server's key")

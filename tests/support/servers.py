@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.config import Settings
+from proxy.config import Server, Settings, replace
 from proxy.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +29,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 async def start_app(settings: Settings, **kwargs: object) -> tuple[TestServer, web.Application]:
     """Start create_app(settings) on 127.0.0.1 on a real port; caller closes the server."""
+    port = free_port()
+    if settings.server.public_base_url == Server().public_base_url:
+        # URLs minted by the app (API, playground) use the public base: here, the app itself.
+        settings = replace(settings, server={"public_base_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings, **kwargs)  # type: ignore[arg-type]
-    server = TestServer(app, host="127.0.0.1", port=free_port())
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     return server, app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -34,21 +35,63 @@ async def test_api_keys_gate_the_playground(settings_factory) -> None:  # type: 
     server, _ = await start_app(settings)
     base = f"http://127.0.0.1:{server.port}"
     try:
-        assert await _status(base + "/playground") == 401
-        assert await _status(base + "/playground?key=wrong") == 403
+        assert await _status(base + "/playground") == 200          # static: holds nothing
+        assert await _status(base + "/playground/api/templates") == 401
+        # A key in the URL ends up in logs, history and Referer: refused, even a right one.
+        assert await _status(base + f"/playground?key={API_KEY}") == 400
+        assert await _status(base + f"/playground/api/templates?key={API_KEY}") == 400
         bearer = {"Authorization": f"Bearer {API_KEY}"}
         assert await _status(base + "/playground/api/templates", headers=bearer) == 200
         # unsafe=True: aiohttp's jar otherwise ignores cookies of IP-address hosts.
         jar = aiohttp.CookieJar(unsafe=True)
         async with aiohttp.ClientSession(cookie_jar=jar) as session:
-            async with session.get(base + f"/playground?key={API_KEY}") as resp:
+            async with session.post(base + "/playground/api/session",
+                                    json={"key": "wrong"}) as resp:
+                assert resp.status == 403
+            async with session.post(base + "/playground/api/session",
+                                    json={"key": API_KEY}) as resp:
                 assert resp.status == 200
-                assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
-            # The cookie set by the page lets its own fetches through.
+                cookie = resp.headers["Set-Cookie"]
+                assert "HttpOnly" in cookie and "Secure" not in cookie   # plain http here
+            # The cookie set by the session lets the page's own fetches through.
             async with session.get(base + "/playground/api/templates") as resp:
                 assert resp.status == 200
     finally:
         await server.close()
+
+
+async def test_cookie_is_secure_behind_a_tls_proxy_only_when_trusted(  # type: ignore[no-untyped-def]
+        settings_factory) -> None:
+    digest = hashlib.sha256(API_KEY.encode()).hexdigest()
+    for trusted, secure in ((("127.0.0.1",), True), (("10.0.0.0/8",), False)):
+        settings = settings_factory(server={"playground": True, "trusted_proxies": trusted},
+                                    api={"keys": (f"ci:{digest}",)})
+        server, _ = await start_app(settings)
+        try:
+            async with aiohttp.ClientSession() as session, session.post(
+                    f"http://127.0.0.1:{server.port}/playground/api/session",
+                    json={"key": API_KEY}, headers={"X-Forwarded-Proto": "https"}) as resp:
+                assert resp.status == 200
+                assert ("Secure" in resp.headers["Set-Cookie"]) is secure
+        finally:
+            await server.close()
+
+
+async def test_minted_urls_use_the_public_base_not_the_host_header(  # type: ignore[no-untyped-def]
+        settings_factory) -> None:
+    settings = settings_factory(server={"playground": True,
+                                        "public_base_url": "https://img.example.com"})
+    server, _ = await start_app(settings)
+    body = {"template": "social-card", "variables": {"name": "Ada"}, "output": {}}
+    try:
+        async with aiohttp.ClientSession() as session, session.post(
+                f"http://127.0.0.1:{server.port}/playground/api/sign", json=body,
+                headers={"Host": "evil.example"}) as resp:
+            signed = await resp.json()
+    finally:
+        await server.close()
+    assert signed["url"].startswith("https://img.example.com/i/")
+    assert "evil.example" not in json.dumps(signed)
 
 
 async def test_sign_returns_urls_and_snippets(settings_factory) -> None:  # type: ignore[no-untyped-def]

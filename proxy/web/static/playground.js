@@ -24,8 +24,26 @@ function setStatus(text, bad = false) {
   el.classList.toggle("bad", bad);
 }
 
-async function getJSON(url, options = {}) {
+// The API key is typed once, sent in a POST body and kept in an HttpOnly cookie: never in a
+// URL (URLs end up in logs, history and Referer headers).
+let pendingLogin = null;
+function logIn() {
+  if (!pendingLogin) {
+    pendingLogin = (async () => {
+      const key = window.prompt("PicStream API key");
+      if (!key) return false;
+      const resp = await fetch("/playground/api/session", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ key }) });
+      return resp.ok;
+    })().finally(() => { setTimeout(() => { pendingLogin = null; }, 0); });
+  }
+  return pendingLogin;
+}
+
+async function getJSON(url, options = {}, retried = false) {
   const resp = await fetch(url, { credentials: "same-origin", ...options });
+  if (resp.status === 401 && !retried && await logIn()) return getJSON(url, options, true);
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) {
     const err = new Error(body.error || `${resp.status} ${resp.statusText}`);
