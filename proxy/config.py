@@ -139,6 +139,15 @@ class Api:
     max_body_bytes: int = setting(10 * 1024 * 1024, "Largest JSON or upload body.", min=1024)
     max_batch_items: int = setting(10000, "Most items in one batch.", min=1)
     batch_concurrency: int = setting(2, "Concurrent prerenders of a batch.", min=1, max=64)
+    renders_per_minute_per_key: int = setting(1200, "POST /v1/render calls one API key may "
+                                              "make per minute (bursts up to it); 0: no quota.",
+                                              min=0)
+    batch_items_per_hour_per_key: int = setting(100_000, "Batch items one API key may submit "
+                                                "per hour (bursts up to it); 0: no quota.",
+                                                min=0)
+    mint_threads: int = setting(2, "Threads validating and signing batch items (a pool of "
+                                "their own: DNS and disk reads use the default one).",
+                                min=1, max=64)
 
 
 @dataclass(frozen=True)

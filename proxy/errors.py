@@ -168,10 +168,14 @@ class UpstreamFailed(ProxyError):
 
 
 class QuotaExceeded(ProxyError):
-    """One API key has used up its share (renders per minute, batches in progress)."""
+    """One API key has used up its share (renders per minute, batch items per hour)."""
 
     status = 429
     code = "quota_exceeded"
+
+    def __init__(self, public: str, *, retry_after_s: int | None = None) -> None:
+        super().__init__(public)
+        self.retry_after_s = retry_after_s
 
 
 class Overloaded(ProxyError):

@@ -28,9 +28,10 @@ from .api_batch import (
     post_batch,
 )
 from .api_body import check_keys, mint, read_json, template_of
+from .api_limits import charge_render, setup_api_limits
 from .auth import ApiKey, authenticate, parse_keys
 from .http import accepted_media
-from .keys import REGISTRY, SERVICE, SETTINGS
+from .keys import API_KEY_NAME, REGISTRY, SERVICE, SETTINGS
 from .openapi import openapi_document
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -53,6 +54,7 @@ def _wants_image(request: web.Request) -> bool:
 async def post_render(request: web.Request) -> web.StreamResponse:
     """POST /v1/render: validate, render through the caches, answer the URL (or the image)."""
     settings = request.app[SETTINGS]
+    charge_render(request)
     body = await read_json(request)
     errors = check_keys(body, {"template", "variables", "output"}, "")
     template = template_of(request, body.get("template"))
@@ -113,7 +115,8 @@ async def get_openapi(request: web.Request) -> web.StreamResponse:
 def _authed(handler: Handler) -> Handler:
     async def checked(request: web.Request) -> web.StreamResponse:
         # Before the body is read: an anonymous client cannot make us parse 10 MB of JSON.
-        authenticate(request.headers.get("Authorization"), request.app[API_STATE].keys)
+        request[API_KEY_NAME] = authenticate(request.headers.get("Authorization"),
+                                             request.app[API_STATE].keys)
         return await handler(request)
 
     checked.__name__ = handler.__name__
@@ -150,5 +153,6 @@ def setup_api(app: web.Application) -> None:
     keys = parse_keys(app[SETTINGS].api.keys)
     app.cleanup_ctx.append(_api_state(keys))
     app.cleanup_ctx.append(batches_ctx)
+    setup_api_limits(app)
     for method, path, handler, needs_key in ROUTES:
         app.router.add_route(method, path, _authed(handler) if needs_key else handler)

@@ -37,6 +37,7 @@ from ..errors import (
 )
 from ..template.model import Template
 from .api_body import Minted, check_keys, mint, read_json, template_of
+from .api_limits import charge_batch, mint_pool
 from .auth import ApiKey, authenticate
 from .keys import FETCHER, REGISTRY, SERVICE, SETTINGS
 from .service import ImageService, Served
@@ -287,8 +288,10 @@ async def post_batch(request: web.Request) -> web.StreamResponse:
     if errors:
         raise InvalidBody(errors)
     assert isinstance(items, list) and isinstance(webhook_url, str)
+    charge_batch(request, len(items))
     loop = asyncio.get_running_loop()
-    minted = await loop.run_in_executor(None, _mint_all, template, items, output, settings)
+    minted = await loop.run_in_executor(mint_pool(request.app), _mint_all, template, items,
+                                        output, settings)
     batch, listed = _new_batch(secrets.token_urlsafe(12), template, prerender, webhook_url,
                                minted)
     if idempotency is not None:

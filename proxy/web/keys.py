@@ -33,3 +33,4 @@ ACCESS_LOG = web.AppKey("access_log", AccessLog)
 
 # What each request did (web/facts.py): the access log and metrics read it after the handler.
 FACTS = web.RequestKey("facts", RequestFacts)
+API_KEY_NAME = web.RequestKey("api_key_name", str)  # the verified key's name (web/api.py)

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from ..errors import ProxyError
+from ..errors import ProxyError, QuotaExceeded
 from .facts import RequestFacts
 from .keys import ACCESS_LOG, FACTS, METRICS
 
@@ -31,6 +31,8 @@ def error_response(error: ProxyError) -> web.Response:
     headers = {"Cache-Control": "no-store", **_NOSNIFF}
     if error.status == 503:
         headers["Retry-After"] = "1"
+    elif isinstance(error, QuotaExceeded) and error.retry_after_s is not None:
+        headers["Retry-After"] = str(error.retry_after_s)
     return web.Response(status=error.status, text=json.dumps(error.to_json()),
                         content_type="application/json", headers=headers)
 

@@ -7,7 +7,9 @@ from typing import Any
 _JSON = "application/json"
 _ERROR_REASONS = {400: "Malformed request (not JSON)", 401: "No API key (or none configured)",
                   403: "Wrong API key", 404: "Not found", 413: "Body or batch too large",
-                  422: "Invalid fields, each named in `errors`", 503: "Overloaded; retry later"}
+                  422: "Invalid fields, each named in `errors`",
+                  429: "This API key's quota is used up; see Retry-After",
+                  503: "Overloaded; retry later"}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -224,7 +226,7 @@ PATHS: dict[str, Any] = {
                         "content": {_JSON: {"schema": _ref("RenderRequest")}}},
         "responses": {"200": {"description": "Rendered (and cached)",
                               "content": {_JSON: {"schema": _ref("RenderResult")}, **_IMAGE}},
-                      **_errors(400, 401, 403, 413, 422, 503)},
+                      **_errors(400, 401, 403, 413, 422, 429, 503)},
     }},
     "/v1/batch": {"post": {
         "operationId": "createBatch",
@@ -237,7 +239,7 @@ PATHS: dict[str, Any] = {
                         "content": {_JSON: {"schema": _ref("BatchRequest")}}},
         "responses": {"200": _json(_ref("BatchCreated"), "URLs minted (no prerender)"),
                       "202": _json(_ref("BatchCreated"), "URLs minted; prerendering"),
-                      **_errors(400, 401, 403, 413, 422, 503)},
+                      **_errors(400, 401, 403, 413, 422, 429, 503)},
     }},
     "/v1/batch/{id}": {"get": {
         "operationId": "getBatch",
