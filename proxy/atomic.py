@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 TMP_PREFIX = ".tmp-"
@@ -28,13 +30,14 @@ def _umask() -> int:
     return 0o022
 
 
-def write_temp(folder: Path, data: bytes, *, fsync: bool = True) -> Path:
+def write_temp(folder: Path, data: bytes, *, fsync: bool = True, prefix: str = TMP_PREFIX
+               ) -> Path:
     """Write `data` to a new temp file in `folder` (ready for a rename) and return its path.
 
     The file gets the mode `open()` would give (0666 less the umask, so usually 0644):
     mkstemp's private 0600 would make rendered images unreadable to the web server.
     """
-    fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
+    fd, name = tempfile.mkstemp(prefix=prefix, dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), 0o666 & ~_umask())
@@ -51,9 +54,10 @@ def write_temp(folder: Path, data: bytes, *, fsync: bool = True) -> Path:
     return Path(name)
 
 
-def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
+def write_atomic(path: Path, data: bytes, *, fsync: bool = True, prefix: str = TMP_PREFIX
+                 ) -> None:
     """Write `data` to `path` by rename of a finished temp file: `path` is whole or absent."""
-    tmp = write_temp(path.parent, data, fsync=fsync)
+    tmp = write_temp(path.parent, data, fsync=fsync, prefix=prefix)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -73,8 +77,22 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def remove_temp_files(folder: Path, pattern: str = f"{TMP_PREFIX}*") -> None:
-    """Remove what interrupted writes left in `folder` (never complete files)."""
+def host_prefix() -> str:
+    """A temp-file prefix naming this host and process: on a volume several hosts share, each
+    one's writes in progress are told apart (`.tmp-<host>-<pid>-`)."""
+    host = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())[:64]
+    return f"{TMP_PREFIX}{host}-{os.getpid()}-"
+
+
+def remove_temp_files(folder: Path, pattern: str = f"{TMP_PREFIX}*", *,
+                      older_than_s: float = 0.0) -> None:
+    """Remove what interrupted writes left in `folder` (never complete files).
+
+    With `older_than_s`, only temp files last modified that long ago: on a shared folder a
+    younger one may be another process's write in progress.
+    """
+    cutoff = time.time() - older_than_s
     for stale in folder.glob(pattern):
         with contextlib.suppress(OSError):
-            stale.unlink()
+            if older_than_s <= 0 or stale.stat().st_mtime < cutoff:
+                stale.unlink()

@@ -312,7 +312,8 @@ def cmd_assets_add(args: argparse.Namespace) -> int:
     from .sources.fetch import RASTER_FORMATS
 
     settings = _settings(args)
-    store = AssetStore(Path(settings.sources.data_dir) / "assets")
+    store = AssetStore(Path(settings.sources.data_dir) / "assets",
+                       max_bytes=settings.sources.assets_max_bytes)
     limits = settings.sources
     for name in args.files:
         data = Path(name).read_bytes()

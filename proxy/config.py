@@ -130,6 +130,8 @@ class Sources:
     cache_ttl_s: int = setting(600, "Source cache time to live.", min=0)
     data_dir: str = setting("data", "Directory of the asset store (relative to the working "
                             "directory).")
+    assets_max_bytes: int = setting(10 * 1024 ** 3, "Bound on the asset store's bytes; "
+                                    "uploads past it get 507. 0: no bound.", min=0)
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,13 @@ class QuotaExceeded(ProxyError):
         self.retry_after_s = retry_after_s
 
 
+class StoreFull(ProxyError):
+    """The asset store reached its configured size."""
+
+    status = 507
+    code = "store_full"
+
+
 class Overloaded(ProxyError):
     """The render queue is full; the client should retry later."""
 

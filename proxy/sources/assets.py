@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
-from collections.abc import Collection
+import threading
+import time
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..atomic import remove_temp_files, write_atomic
-from ..errors import UnknownAsset
+from ..atomic import host_prefix, remove_temp_files, write_atomic
+from ..errors import StoreFull, UnknownAsset
 from .sniff import check_image, header_info
 
 ID_LENGTH = 32
 _ID = re.compile(r"^[0-9a-f]{32}$")
+# A temp file this old was left by a crash: an upload's write takes well under a second, and
+# on a volume several hosts share (docs/operations.md) a younger one is another host's upload.
+STALE_TEMP_S = 3600.0
+# How long a measured total of the store stays trusted (other hosts add to a shared volume).
+USAGE_TTL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -50,14 +59,21 @@ def asset_id(data: bytes) -> str:
 class AssetStore:
     """Local-disk AssetBackend: `<root>/<id>` holds the bytes, `<root>/<id>.json` the info.
 
-    Files appear only by os.replace of a fsynced temp file (named `.tmp-*`, removed on
-    start), so a crash mid-write never leaves a partial asset under a real id.
+    Files appear only by os.replace of a fsynced temp file (`.tmp-<host>-<pid>-*`), so a crash
+    mid-write never leaves a partial asset under a real id; temp files older than
+    STALE_TEMP_S are removed on start. `max_bytes` (0: no bound) caps the stored bytes.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, max_bytes: int = 0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        remove_temp_files(self.root)
+        self.max_bytes = max_bytes
+        self._clock = clock
+        self._usage: tuple[float, int] | None = None     # (measured at, bytes)
+        self._lock = threading.Lock()
+        self._prefix = host_prefix()
+        remove_temp_files(self.root, older_than_s=STALE_TEMP_S)
 
     def put(self, data: bytes, *, allowed: Collection[str], max_pixels: int,
             max_frames: int) -> AssetInfo:
@@ -68,6 +84,7 @@ class AssetStore:
             return self.info(aid)
         width, height, _ = header_info(data, fmt)
         info = AssetInfo(id=aid, fmt=fmt, width=width, height=height, bytes=len(data))
+        self._reserve(len(data))
         # Data first, info last: `exists` looks at the info file, so a crash between the two
         # leaves an asset that is re-written by the next upload, never a half one.
         self._write(aid, data)
@@ -105,4 +122,29 @@ class AssetStore:
         return self.root / asset_id
 
     def _write(self, name: str, data: bytes) -> None:
-        write_atomic(self.root / name, data)
+        write_atomic(self.root / name, data, prefix=self._prefix)
+
+    def used_bytes(self) -> int:
+        """Bytes of the stored assets (measured at most USAGE_TTL_S ago, plus own writes)."""
+        with self._lock:
+            now = self._clock()
+            if self._usage is None or now - self._usage[0] > USAGE_TTL_S:
+                total = 0
+                with os.scandir(self.root) as entries:
+                    for entry in entries:
+                        if not entry.name.startswith("."):
+                            with contextlib.suppress(OSError):
+                                total += entry.stat(follow_symlinks=False).st_size
+                self._usage = (now, total)
+            return self._usage[1]
+
+    def _reserve(self, size: int) -> None:
+        if self.max_bytes <= 0:
+            return
+        used = self.used_bytes()
+        if used + size > self.max_bytes:
+            raise StoreFull(f"the asset store is full ({self.max_bytes} bytes, "
+                            "sources.assets_max_bytes)")
+        with self._lock:
+            if self._usage is not None:
+                self._usage = (self._usage[0], self._usage[1] + size)

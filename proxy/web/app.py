@@ -36,7 +36,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                               thread_name_prefix="render")
     fetcher = Fetcher(settings.sources)
     await fetcher.start()
-    assets = AssetStore(Path(settings.sources.data_dir) / "assets")
+    assets = AssetStore(Path(settings.sources.data_dir) / "assets",
+                        max_bytes=settings.sources.assets_max_bytes)
     disk = (DiskCache(Path(settings.cache.disk_dir), settings.cache.disk_max_bytes)
             if settings.cache.disk_dir else None)
     flight: SingleFlight[str, CachedImage] = SingleFlight()
