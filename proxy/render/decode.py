@@ -62,6 +62,14 @@ def decode_source(data: bytes, key: str,
                 target_h = max(1, math.ceil(image.height * factor) + 1)
                 return pyvips.Image.thumbnail_buffer(data, target_w, height=target_h,
                                                      size="down", fail_on="error")
+        if hint is not None and loader.startswith("svgload"):
+            # An SVG costs what it is drawn at: draw it at the box's size, not its declared
+            # one (a 6000x6000 SVG with a blur filter took minutes for a 400x300 box).
+            box_w, box_h, fit = hint
+            pick = max if fit in ("cover", "fill") else min
+            factor = pick(box_w / image.width, box_h / image.height)
+            if factor < 1:
+                return pyvips.Image.svgload_buffer(data, scale=min(1.0, factor * 1.02))
         if image.get_typeof("orientation"):
             image = image.autorot()
         return image
