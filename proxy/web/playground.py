@@ -4,7 +4,7 @@ Served only when `server.playground` is on (`serve --dev` turns it on). When API
 configured, its API needs one: `Authorization: Bearer`, or the HttpOnly cookie that
 `POST /playground/api/session` sets (the page asks for the key once). A key is never taken from
 the URL. Without API keys it is open, so `picstream serve` refuses to start it without them
-outside `--dev`. Minted URLs start with `server.public_base_url`, never the request's Host.
+outside `--dev`. Minted URLs start with `server.base_url` (public_base_url), never Host.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ async def sign(request: web.Request) -> web.Response:
                                        settings.limits.max_output_side)
     # The configured public base, never the Host header: whoever sends the request chooses
     # Host, and the URLs minted here are pasted into emails and pages.
-    origin = settings.server.public_base_url.rstrip("/")
+    origin = settings.server.base_url
     keys = settings.signing.keys
     if not keys:
         raise BadRequest("signing.keys is empty: the playground signs with the server's key")
