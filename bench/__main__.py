@@ -1,7 +1,8 @@
 """`python -m bench`: every benchmark table, as markdown, for the README.
 
 Options: --quick (fewer runs, 1,000 cards instead of 10,000), --skip-http (no wrk runs).
-Needs Debian's `wrk` for the HTTP tables and `nginx` for the through-nginx row.
+Needs Debian's `wrk` for the HTTP tables (and the real workload's live misses) and `nginx`
+for the through-nginx row.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from bench import (
     batch_bench,
     http_bench,
     layout_bench,
+    real_workload,
     redis_batch_bench,
     render_bench,
     source_bench,
@@ -49,6 +51,10 @@ def main() -> None:
                 offline_batch["per_s"]))
         else:
             print("(skipped: redis-server is not installed)")
+
+    if not args.skip_http:
+        print(f"\n### The real workload: {count:,} cards, each its own name, title and avatar\n")
+        print(real_workload.markdown(real_workload.run(count, quick=args.quick)))
 
     if not args.skip_http:
         offline = next(r for r in rows if r["template"] == "social-card"

@@ -11,6 +11,7 @@ import pyvips
 
 import proxy.render  # noqa: F401  (fonts set up before text)
 from proxy.render import RenderJob, RenderMemo, render
+from proxy.render.deadline import Deadline
 from proxy.render.encode import encode
 from proxy.render.pipeline import STEPS, RenderState, encode_output
 from proxy.spec import OutputOptions
@@ -39,7 +40,7 @@ def _job(registry: Registry, name: str, i: int, fmt: str) -> RenderJob:
 
 
 def _canvas(job: RenderJob, memo: RenderMemo) -> pyvips.Image:
-    state = RenderState(job=job, memo=memo)
+    state = RenderState(job=job, memo=memo, deadline=Deadline(None))
     for step in STEPS:
         if step is encode_output:
             break
