@@ -168,7 +168,11 @@ async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: 
     setup = WorkerSetup(templates_dir=settings.templates.dir, template=template.name,
                         max_output_side=settings.limits.max_output_side,
                         max_output_pixels=settings.limits.max_output_pixels,
-                        vips_threads=vips_threads)
+                        vips_threads=vips_threads,
+                        # the bound is the batch's, shared out: each process holds its own memo
+                        memo_max_bytes=settings.cache.render_memo_max_bytes // max(1, workers),
+                        vips_max_ops=settings.cache.vips_max_ops,
+                        vips_max_bytes=settings.cache.vips_max_bytes)
     # Processes, not threads: see proxy/batch_worker.py (measured 1.35x with two threads).
     # spawn, not fork: this process already ran libvips, and forked children deadlock.
     pool = ProcessPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(setup,),

@@ -24,6 +24,9 @@ class WorkerSetup:
     max_output_side: int
     max_output_pixels: int
     vips_threads: int
+    memo_max_bytes: int = 256 * 1024 * 1024
+    vips_max_ops: int = 200
+    vips_max_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,13 @@ class _Worker:
 
         from .render import OutputLimits, RenderMemo
         from .render.fontcheck import font_ok
+        from .render.vips import bound_vips_cache
         from .template.registry import Registry
 
         pyvips.concurrency_set(max(1, setup.vips_threads))  # type: ignore[attr-defined]
+        bound_vips_cache(setup.vips_max_ops, setup.vips_max_bytes)
         self.template = Registry(Path(setup.templates_dir), font_ok=font_ok).get(setup.template)
-        self.memo = RenderMemo()
+        self.memo = RenderMemo(setup.memo_max_bytes)
         self.limits = OutputLimits(setup.max_output_side, setup.max_output_pixels)
 
 

@@ -90,6 +90,13 @@ class Limits:
 class Cache:
     memory_max_bytes: int = setting(256 * 1024 * 1024, "In-process LRU of rendered images (bytes).",
                                     min=0)
+    render_memo_max_bytes: int = setting(
+        256 * 1024 * 1024, "Per-process memo of drawn layers and base canvases (bytes).", min=0)
+    known_urls_max: int = setting(
+        100_000, "Verified image URLs the hit path remembers (entries).", min=0)
+    vips_max_bytes: int = setting(64 * 1024 * 1024, "libvips' own operation cache (bytes).",
+                                  min=0)
+    vips_max_ops: int = setting(200, "libvips' own operation cache (operations).", min=0)
     disk_dir: str = setting("", "Disk tier directory; empty disables it.")
     disk_max_bytes: int = setting(2 * 1024 * 1024 * 1024, "Disk tier bound (bytes).", min=0)
     max_age_s: int = setting(3600, "max-age for URLs that do not pin the current version.", min=0)

@@ -67,6 +67,12 @@ def setup_vips(fonts_conf: Path | None = None) -> None:
         pyvips.operation_block_set(name, False)
 
 
+def bound_vips_cache(max_ops: int, max_bytes: int) -> None:
+    """libvips' operation cache bounds from config (`cache.vips_max_ops`, `vips_max_bytes`)."""
+    pyvips.cache_set_max(max_ops)
+    pyvips.cache_set_max_mem(max_bytes)
+
+
 def vips_version() -> str:
     """The libvips version as "major.minor.micro"."""
     return ".".join(str(pyvips.version(i)) for i in range(3))

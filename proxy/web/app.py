@@ -8,11 +8,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..cache import ByteLRU, CachedImage, DiskCache, SingleFlight
+from ..cache import BoundedDict, ByteLRU, CachedImage, DiskCache, SingleFlight
 from ..config import Settings
 from ..logs import AccessLog
 from ..render.fontcheck import font_ok
 from ..render.memo import RenderMemo
+from ..render.vips import bound_vips_cache
 from ..sources.assets import AssetStore
 from ..sources.fetch import Fetcher
 from ..sources.resolve import SourceResolver
@@ -32,6 +33,7 @@ NGINX_MAX_REQUEST_LINE_BYTES = 16 * 1024   # nginx.conf: large_client_header_buf
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    bound_vips_cache(settings.cache.vips_max_ops, settings.cache.vips_max_bytes)
     pool = ThreadPoolExecutor(max_workers=settings.server.render_thread_count,
                               thread_name_prefix="render")
     fetcher = Fetcher(settings.sources)
@@ -42,7 +44,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             if settings.cache.disk_dir else None)
     flight: SingleFlight[str, CachedImage] = SingleFlight()
     service = ImageService(
-        settings=settings, memo=RenderMemo(), lru=ByteLRU(settings.cache.memory_max_bytes),
+        settings=settings, memo=RenderMemo(settings.cache.render_memo_max_bytes),
+        lru=ByteLRU(settings.cache.memory_max_bytes),
+        known_urls=BoundedDict(settings.cache.known_urls_max),
         disk=disk, flight=flight, pool=pool,
         gate=RenderGate(settings.server.render_queue_max),
         sources=SourceResolver(settings, fetcher, assets), observer=app.get(METRICS))
