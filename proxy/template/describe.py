@@ -5,7 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from .colors import to_hex
-from .model import Template, Variable
+from .model import (
+    BarcodeLayer,
+    GroupLayer,
+    ImageLayer,
+    Layer,
+    QrLayer,
+    RectLayer,
+    SvgLayer,
+    Template,
+    TextLayer,
+    Variable,
+)
+
+_KINDS: dict[type, str] = {RectLayer: "rect", TextLayer: "text", ImageLayer: "image",
+                           SvgLayer: "svg", QrLayer: "qr", BarcodeLayer: "barcode",
+                           GroupLayer: "group"}
 
 
 def plain_value(value: Any) -> Any:
@@ -35,6 +50,17 @@ def describe_variable(var: Variable) -> dict[str, Any]:
     return out
 
 
+def describe_layer(layer: Layer) -> dict[str, Any]:
+    """A layer's type and, for a group, its children's (the playground lists them)."""
+    out: dict[str, Any] = {"type": _KINDS[type(layer)]}
+    if layer.when is not None:
+        out["when"] = layer.when
+    if isinstance(layer, GroupLayer):
+        out["direction"] = layer.direction
+        out["children"] = [describe_layer(child) for child in layer.children]
+    return out
+
+
 def describe_template(template: Template) -> dict[str, Any]:
     """Name, size, formats, version and variables of a template."""
     return {
@@ -45,4 +71,6 @@ def describe_template(template: Template) -> dict[str, Any]:
         "formats": list(template.formats),
         "version": template.version,
         "variables": [describe_variable(v) for v in template.variables.values()],
+        "follow": template.follow,     # the canvas takes the requested width and height
+        "layers": [describe_layer(layer) for layer in template.layers],
     }

@@ -123,23 +123,30 @@ async def templates(request: web.Request) -> web.Response:
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
-def _output(raw: Any, template: Template, max_side: int) -> tuple[str, int | None, float, bool]:
-    """format, width, dpr, explain from the request's `output` object."""
+def _side(raw: Any, name: str, max_side: int) -> int | None:
+    value = raw.get(name)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= max_side:
+        raise InvalidValue(f"{name}: a whole number from 1 to {max_side}", field=name)
+    return value
+
+
+def _output(raw: Any, template: Template, max_side: int
+            ) -> tuple[str, int | None, int | None, float, bool]:
+    """format, width, height, dpr, explain from the request's `output` object."""
     if not isinstance(raw, dict):
         raise BadRequest("output: expected an object", field="output")
     fmt = str(raw.get("format") or template.formats[0])
     fmt = "jpeg" if fmt == "jpg" else fmt
     if fmt not in template.formats:
         raise InvalidValue(f"format: one of {', '.join(template.formats)}", field="format")
-    width = raw.get("width")
-    if width in (None, ""):
-        width = None
-    elif not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= max_side:
-        raise InvalidValue(f"width: a whole number from 1 to {max_side}", field="width")
+    width = _side(raw, "width", max_side)
+    height = _side(raw, "height", max_side)   # a photo template's canvas follows w and h
     dpr = raw.get("dpr", 1)
     if isinstance(dpr, bool) or not isinstance(dpr, (int, float)) or not 1 <= dpr <= 4:
         raise InvalidValue("dpr: a number from 1 to 4", field="dpr")
-    return fmt, width, float(format_dpr(float(dpr))), bool(raw.get("explain", False))
+    return fmt, width, height, float(format_dpr(float(dpr))), bool(raw.get("explain", False))
 
 
 def _variables(raw: Any, template: Template) -> dict[str, str]:
@@ -180,23 +187,27 @@ async def sign(request: web.Request) -> web.Response:
         raise BadRequest("template: required", field="template")
     template = request.app[REGISTRY].get(body["template"])
     variables = _variables(body.get("variables", {}), template)
-    fmt, width, dpr, explain = _output(body.get("output", {}), template,
-                                       settings.limits.max_output_side)
+    fmt, width, height, dpr, explain = _output(body.get("output", {}), template,
+                                               settings.limits.max_output_side)
     # The configured public base, never the Host header: whoever sends the request chooses
     # Host, and the URLs minted here are pasted into emails and pages.
     origin = settings.server.base_url
     keys = settings.signing.keys
     if not keys:
         raise BadRequest("signing.keys is empty: the playground signs with the server's key")
-    common: dict[str, Any] = {"keys": keys, "width": width, "version": template.version,
-                              "limits": settings.limits}
+    common: dict[str, Any] = {"keys": keys, "width": width, "height": height,
+                              "version": template.version, "limits": settings.limits}
     one_dpr = None if dpr == 1 else dpr
     url = sign_url(template.name, variables, fmt=fmt, dpr=one_dpr, base_url=origin, **common)
     preview = sign_url(template.name, variables, fmt=fmt, dpr=one_dpr, debug=explain, **common)
     url_2x = sign_url(template.name, variables, fmt=fmt, dpr=2, base_url=origin, **common)
     srcset = sign_srcset(template.name, variables, fmt=fmt, base_url=origin, **common)
-    css_w = width or template.size[0]
-    css_h = max(1, round(template.size[1] * css_w / template.size[0]))
+    if width is None and height is not None:
+        width_for_h = max(1, round(template.size[0] * height / template.size[1]))
+    else:
+        width_for_h = width or template.size[0]
+    css_w = width_for_h
+    css_h = height or max(1, round(template.size[1] * css_w / template.size[0]))
     alt = html.escape(_alt(template, variables), quote=True)
     url_1x = sign_url(template.name, variables, fmt=fmt, base_url=origin, **common)
     img = (f'<img src="{html.escape(url_1x)}" srcset="{html.escape(srcset)}" '

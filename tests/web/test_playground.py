@@ -145,3 +145,28 @@ async def test_template_edit_changes_the_listed_version(tmp_path: Path,  # type:
         assert after != before
     finally:
         await server.close()
+
+
+async def test_templates_list_their_layers_and_a_photo_signs_with_its_box(  # type: ignore[no-untyped-def]
+        settings_factory) -> None:
+    server, _ = await start_app(settings_factory(server={"playground": True}))
+    base = f"http://127.0.0.1:{server.port}"
+    body = {"template": "photo", "variables": {"src": "https://photos.example/a.jpg"},
+            "output": {"format": "webp", "width": 600, "height": 400, "explain": True}}
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(base + "/playground/api/templates") as resp:
+                listed = {t["name"]: t for t in (await resp.json())["templates"]}
+            async with session.post(base + "/playground/api/sign", json=body) as resp:
+                assert resp.status == 200
+                signed = await resp.json()
+    finally:
+        await server.close()
+    card = listed["social-card"]["layers"]
+    group = next(layer for layer in card if layer["type"] == "group")
+    assert [child["type"] for child in group["children"]] == ["text", "text", "group"]
+    assert group["children"][2]["when"] == "badge"
+    assert listed["photo"]["follow"] is True
+    assert "h=400" in signed["url"] and "w=600" in signed["url"]
+    assert "debug=1" in signed["preview"]
+    assert 'width="600" height="400"' in signed["img_snippet"]

@@ -143,6 +143,15 @@ function buildForm(t) {
                                                                                     : t.formats[0];
   $("out-width").placeholder = `${t.width} (template width)`;
   $("template-description").textContent = `${t.description || ""} ${t.width}×${t.height}`.trim();
+  $("out-height").placeholder = t.follow ? "canvas follows w × h" : "from the width";
+  $("template-layers").textContent = `Layers: ${(t.layers || []).map(layerLabel).join(", ")}`;
+}
+
+// "group (text, text, group (text))": what the template draws, groups with their children
+function layerLabel(layer) {
+  const when = layer.when ? ` when ${layer.when}` : "";
+  if (layer.type !== "group") return layer.type + when;
+  return `${layer.direction} group${when} (${layer.children.map(layerLabel).join(", ")})`;
 }
 
 function collect() {
@@ -155,12 +164,14 @@ function collect() {
     state.values[v.name] = variables[v.name];
   }
   const width = $("out-width").value.trim();
+  const height = $("out-height").value.trim();
   return {
     template: state.current,
     variables,
     output: {
       format: $("out-format").value,
       width: width === "" ? null : Number(width),
+      height: height === "" ? null : Number(height),
       dpr: Number($("out-dpr").value),
       explain: $("out-explain").checked,
     },
@@ -180,7 +191,8 @@ function showFits(header) {
   if (!header) return;
   for (const fit of JSON.parse(header)) {
     const li = document.createElement("li");
-    li.textContent = `layers[${fit.layer}]: ${fit.size}px, ${fit.lines} line(s), ` +
+    li.textContent = `layers[${fit.layer}]${fit.part || ""}: ${fit.size}px, ` +
+                     `${fit.lines} line(s), ` +
                      (fit.cut ? "cut with an ellipsis" : "fits");
     if (fit.cut) li.className = "cut";
     list.append(li);
