@@ -41,6 +41,9 @@ MAX_CANVAS_SIDE = 8192
 MAX_LOCAL_FILE_BYTES = 20 * 1024 * 1024
 GRADIENT_ANGLES = b"\0gradient-angles:css"
 MAX_GROUP_DEPTH = 8
+# Part of every version: change it when the same file draws differently for every template
+# (new shipped fonts turned tofu into glyphs in 2026-12), so no cache keeps the old pixels.
+DRAWING_EPOCH = b"\0drawing:2026-12-script-fonts"
 
 T = TypeVar("T")
 
@@ -712,6 +715,7 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
         for i, raw in enumerate(layers_raw)
     )
     digest = hashlib.sha256(source)
+    digest.update(DRAWING_EPOCH)
     if any(isinstance(layer, RectLayer) and layer.gradient is not None for layer in layers):
         # Gradient angles follow CSS since 2026-12 (they ran 90 degrees off before): the same
         # file draws differently, so it gets a new version (pinned URLs are never stale).

@@ -132,10 +132,24 @@ def test_templates_with_gradients_got_a_new_version_when_angles_became_css(
         tmp_path: Path) -> None:
     import hashlib
 
+    from proxy.template.load import DRAWING_EPOCH
+
+    def without_marker(body: bytes) -> str:
+        return hashlib.sha256(body + DRAWING_EPOCH).hexdigest()[:16]
+
     plain = write(tmp_path, GOOD, "plain")
-    assert load_template(plain).version == hashlib.sha256(plain.read_bytes()).hexdigest()[:16]
+    assert load_template(plain).version == without_marker(plain.read_bytes())
     body = GOOD + ('[[layers]]\ntype = "rect"\nbox = [0, 0, 10, 10]\n'
                    'gradient = { angle = 135, stops = [[0, "#000"], [1, "#fff"]] }\n')
     graded = write(tmp_path, body, "graded")
     # the same file draws differently since the change: its version is not the old one
-    assert load_template(graded).version != hashlib.sha256(body.encode()).hexdigest()[:16]
+    assert load_template(graded).version != without_marker(body.encode())
+
+
+def test_every_version_changed_with_the_script_fonts(tmp_path: Path) -> None:
+    import hashlib
+
+    # Korean names drew tofu before the fonts shipped: a version made from the file alone
+    # would let the disk cache serve those images after the upgrade
+    plain = write(tmp_path, GOOD, "plain")
+    assert load_template(plain).version != hashlib.sha256(plain.read_bytes()).hexdigest()[:16]
