@@ -113,6 +113,10 @@ class Sources:
     deny_hosts: tuple[str, ...] = setting((), "Hosts (or *.suffix) never fetched.")
     allow_loopback: bool = setting(False, "TEST ONLY: allow fetching from exactly 127.0.0.1 "
                                    "and ::1 (the rest of 127/8 stays refused).")
+    allow_networks: tuple[str, ...] = setting(
+        (), "Private networks image hosts may be fetched from, as `CIDR:port` (or `CIDR` for "
+        "any port), e.g. 10.1.2.0/24:443; RISK: URL signers can then reach them. Checked on "
+        "every connect; never link-local (metadata) or multicast.")
     allow_svg: bool = setting(False, "Accept SVG sources (rendered with external references "
                               "blocked).")
     allow_http: bool = setting(False, "Accept plain http:// source URLs (only https:// "
@@ -365,6 +369,14 @@ def _check_cross(settings: Settings) -> None:
         if port_range(entry) is None:
             raise ConfigError(f"sources.allow_ports (PICSTREAM_SOURCES_ALLOW_PORTS): {entry!r} is "
                               "not a port (1-65535) or a range such as 8000-8099")
+    from .sources.addresses import parse_allowed_network  # pure; no import cycle
+
+    for entry in settings.sources.allow_networks:
+        try:
+            parse_allowed_network(entry)
+        except ValueError as exc:
+            raise ConfigError(f"sources.allow_networks (PICSTREAM_SOURCES_ALLOW_NETWORKS): "
+                              f"{exc}") from None
     if not Path(settings.templates.dir).is_dir():
         raise ConfigError(f"templates.dir (PICSTREAM_TEMPLATES_DIR): not a directory: "
                           f"{settings.templates.dir}")

@@ -43,3 +43,12 @@ def test_unknown_key_in_file_is_an_error(tmp_path: Path) -> None:
     user.write_text("[server]\nprot = 9000\n")
     with pytest.raises(ConfigError, match="unknown setting server.prot"):
         load_settings([user], environ={})
+
+
+def test_allow_networks_are_validated_at_start() -> None:
+    settings = load_settings(environ={"PICSTREAM_SOURCES_ALLOW_NETWORKS":
+                                      "10.1.2.0/24:443, [fd00:1::/64]:8443"})
+    assert settings.sources.allow_networks == ("10.1.2.0/24:443", "[fd00:1::/64]:8443")
+    for bad in ("0.0.0.0/0", "169.254.169.254:80", "10.1.2.0/24:99999", "intranet:443"):
+        with pytest.raises(ConfigError, match="PICSTREAM_SOURCES_ALLOW_NETWORKS"):
+            load_settings(environ={"PICSTREAM_SOURCES_ALLOW_NETWORKS": bad})

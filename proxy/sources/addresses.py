@@ -6,6 +6,7 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import idna
@@ -75,6 +76,59 @@ _DOTTED_QUAD = re.compile(r"^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
+@dataclass(frozen=True)
+class AllowedNetwork:
+    """One `sources.allow_networks` entry: private addresses an operator vouches for."""
+
+    network: IPv4Network | IPv6Network
+    port: int | None                      # None: any port
+
+    def admits(self, ip: IPAddress, port: int | None) -> bool:
+        """Same IP version (a mapped or tunnelled form never matches), in the network, and
+        the port when one is named (an unknown port never matches a named one)."""
+        return (ip.version == self.network.version and ip in self.network
+                and (self.port is None or self.port == port))
+
+
+# Never allowed, whatever the operator lists: cloud metadata lives in link-local space
+# (169.254.169.254, fe80::), and multicast, broadcast and "this network" are not hosts.
+_NEVER_ALLOWED = (IPv4Network("0.0.0.0/8"), IPv4Network("169.254.0.0/16"),
+                  IPv4Network("224.0.0.0/3"), IPv6Network("::/128"), IPv6Network("fe80::/10"),
+                  IPv6Network("ff00::/8"))
+_WIDEST_PREFIX = {4: 8, 6: 32}   # 10.0.0.0/8 is the widest private range worth allowing
+
+
+def parse_allowed_network(text: str) -> AllowedNetwork:
+    """`10.1.2.0/24:443`, `10.1.2.7` (any port), `[fd00:1::/64]:8443` or `fd00:1::/64`."""
+    raw = text.strip()
+    port: int | None = None
+    if raw.startswith("["):
+        inside, sep, rest = raw[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r}: expected [ipv6/prefix]:port")
+        raw, port_text = inside, rest[1:] if rest else ""
+    elif raw.count(":") == 1:
+        raw, port_text = raw.split(":")
+    else:
+        port_text = ""
+    if port_text:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"{text!r}: port must be 1..65535")
+        port = int(port_text)
+    try:
+        network = ipaddress.ip_network(raw, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: not a network ({exc})") from None
+    if network.prefixlen < _WIDEST_PREFIX[network.version]:
+        raise ValueError(f"{text!r}: wider than /{_WIDEST_PREFIX[network.version]}; "
+                         "list the networks your image hosts are in")
+    for never in _NEVER_ALLOWED:
+        if network.version == never.version and network.overlaps(never):
+            raise ValueError(f"{text!r}: overlaps {never}, which is never fetched from "
+                             "(cloud metadata, multicast, broadcast)")
+    return AllowedNetwork(network, port)
+
+
 class OddHost(ValueError):
     """A host that is an IPv4 address in disguise or not a valid host name."""
 
@@ -95,15 +149,19 @@ def embedded_ipv4(ip: IPv6Address) -> tuple[str, IPv4Address] | None:
     return None
 
 
-def is_forbidden(ip: IPAddress, *, allow_loopback: bool) -> str | None:
-    """Why a source may not be fetched from `ip`, or None when it may.
+def is_forbidden(ip: IPAddress, *, allow_loopback: bool,
+                 allow: tuple[AllowedNetwork, ...] = (), port: int | None = None) -> str | None:
+    """Why a source may not be fetched from `ip` (on `port`), or None when it may.
 
     `allow_loopback` (tests only) admits exactly 127.0.0.1 and ::1, nothing else of 127/8, so
-    a canary on 127.0.0.2 stays unreachable even in tests.
+    a canary on 127.0.0.2 stays unreachable even in tests. `allow` (`sources.allow_networks`)
+    admits the operator's private image hosts, on the listed port only when one is given.
     """
     if isinstance(ip, IPv6Address) and ip.scope_id:
         ip = IPv6Address(ip.compressed.split("%", 1)[0])
     if allow_loopback and ip in _LOOPBACK_ALLOWED:
+        return None
+    if any(entry.admits(ip, port) for entry in allow):
         return None
     if isinstance(ip, IPv4Address):
         for net4, reason in DENIED_V4:

@@ -23,7 +23,15 @@ from yarl import URL
 from ..cache import SingleFlight
 from ..config import Sources, port_range
 from ..errors import BadSource, Overloaded, UpstreamFailed
-from .addresses import OddHost, check_host_form, host_allowed, is_forbidden, parse_ip
+from .addresses import (
+    AllowedNetwork,
+    OddHost,
+    check_host_form,
+    host_allowed,
+    is_forbidden,
+    parse_allowed_network,
+    parse_ip,
+)
 from .sniff import check_image
 
 RASTER_FORMATS = frozenset({"jpeg", "png", "webp", "gif", "avif", "heif"})
@@ -54,9 +62,10 @@ class ForbiddenAddress(OSError):
     """A resolved or connected address is in the deny table (an OSError so aiohttp wraps it)."""
 
 
-def _check_address(text: str, *, allow_loopback: bool) -> None:
+def _check_address(text: str, *, allow_loopback: bool, allow: tuple[AllowedNetwork, ...] = (),
+                   port: int | None = None) -> None:
     ip = ipaddress.ip_address(text.split("%", 1)[0])
-    reason = is_forbidden(ip, allow_loopback=allow_loopback)
+    reason = is_forbidden(ip, allow_loopback=allow_loopback, allow=allow, port=port)
     if reason is not None:
         raise ForbiddenAddress(f"address {ip} refused: {reason}")
 
@@ -68,9 +77,11 @@ class CheckedResolver(AbstractResolver):
     It is skipped for IP literals (DESIGN "Security facts"): the socket factory covers those.
     """
 
-    def __init__(self, lookup: Lookup, *, allow_loopback: bool) -> None:
+    def __init__(self, lookup: Lookup, *, allow_loopback: bool,
+                 allow: tuple[AllowedNetwork, ...] = ()) -> None:
         self._lookup = lookup
         self._allow_loopback = allow_loopback
+        self._allow = allow
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
@@ -80,7 +91,8 @@ class CheckedResolver(AbstractResolver):
             raise OSError(f"no address for {host}")
         results: list[ResolveResult] = []
         for text in found:
-            _check_address(text, allow_loopback=self._allow_loopback)
+            _check_address(text, allow_loopback=self._allow_loopback, allow=self._allow,
+                           port=port or None)
             ip = ipaddress.ip_address(text)
             fam = socket.AF_INET if ip.version == 4 else socket.AF_INET6
             if family not in (socket.AF_UNSPEC, fam):
@@ -145,6 +157,8 @@ class Fetcher:
         self.formats = RASTER_FORMATS | ({"svg"} if settings.allow_svg else set())
         self._lookup = lookup or system_lookup
         self._ports = [r for r in map(port_range, settings.allow_ports) if r is not None]
+        # validated at start (config._check_cross); parsed once here
+        self._allow = tuple(parse_allowed_network(t) for t in settings.allow_networks)
         self._session: aiohttp.ClientSession | None = None
         # Header checks parse hostile bytes in libvips (a large GIF's frame count took 0.1 s):
         # never on the event loop, and not in the default executor DNS lookups wait on.
@@ -175,7 +189,8 @@ class Fetcher:
     def guarded_connector(self, *, limit: int, limit_per_host: int) -> aiohttp.TCPConnector:
         """A connector that only dials checked addresses (source fetches, batch webhooks)."""
         return aiohttp.TCPConnector(
-            resolver=CheckedResolver(self._lookup, allow_loopback=self.settings.allow_loopback),
+            resolver=CheckedResolver(self._lookup, allow_loopback=self.settings.allow_loopback,
+                                     allow=self._allow),
             socket_factory=self._socket, limit=limit, limit_per_host=limit_per_host)
 
     async def close(self) -> None:
@@ -209,7 +224,8 @@ class Fetcher:
         # included, which the resolver never sees (DESIGN "Security facts").
         family, type_, proto, _, sockaddr = addr_info
         assert isinstance(sockaddr, tuple)
-        _check_address(str(sockaddr[0]), allow_loopback=self.settings.allow_loopback)
+        _check_address(str(sockaddr[0]), allow_loopback=self.settings.allow_loopback,
+                       allow=self._allow, port=int(sockaddr[1]))
         return socket.socket(family, type_, proto)  # type: ignore[arg-type]
 
     async def fetch(self, url: str) -> FetchResult:
@@ -312,7 +328,8 @@ class Fetcher:
         if not host_allowed(host, self.settings.allow_hosts, self.settings.deny_hosts):
             raise UpstreamFailed("source host is not allowed", detail=host)
         if ip is not None:
-            reason = is_forbidden(ip, allow_loopback=self.settings.allow_loopback)
+            reason = is_forbidden(ip, allow_loopback=self.settings.allow_loopback,
+                                  allow=self._allow, port=parsed.port)
             if reason is not None:
                 raise UpstreamFailed("source address is not allowed", detail=f"{ip}: {reason}")
         return parsed.with_fragment(None)

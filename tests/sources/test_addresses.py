@@ -6,7 +6,13 @@ from ipaddress import ip_address
 
 import pytest
 
-from proxy.sources.addresses import OddHost, check_host_form, host_allowed, is_forbidden
+from proxy.sources.addresses import (
+    OddHost,
+    check_host_form,
+    host_allowed,
+    is_forbidden,
+    parse_allowed_network,
+)
 
 DENIED = [
     "0.0.0.0", "0.1.2.3", "10.0.0.1", "100.64.0.1", "100.127.255.254", "127.0.0.1",
@@ -97,3 +103,47 @@ def test_plain_hosts_pass_the_form_check(host: str) -> None:
 def test_host_allowed_patterns(host: str, allow: tuple[str, ...], deny: tuple[str, ...],
                                expected: bool) -> None:
     assert host_allowed(host, allow, deny) is expected
+
+
+# --- sources.allow_networks -------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "network", "port"), [
+    ("10.1.2.0/24:443", "10.1.2.0/24", 443),
+    ("10.1.2.7", "10.1.2.7/32", None),
+    (" 192.168.0.0/16 ", "192.168.0.0/16", None),
+    ("[fd00:1::/64]:8443", "fd00:1::/64", 8443),
+    ("fd00:1::/64", "fd00:1::/64", None),
+    ("127.0.0.0/8:8080", "127.0.0.0/8", 8080),
+])
+def test_allowed_network_forms(text: str, network: str, port: int | None) -> None:
+    entry = parse_allowed_network(text)
+    assert (str(entry.network), entry.port) == (network, port)
+
+
+@pytest.mark.parametrize("text", [
+    "10.1.2.0/24:0", "10.1.2.0/24:70000", "10.1.2.0/24:https", "10.1.2.1/24",   # host bits set
+    "0.0.0.0/0", "10.0.0.0/7", "::/0", "fd00::/8",                               # too wide
+    "169.254.169.254", "169.254.0.0/16:80", "fe80::/64", "224.0.0.0/8", "ff02::1",
+    "0.0.0.0/8", "[fd00::/64", "example.com:443", "",
+])
+def test_refused_allowed_network_entries(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_allowed_network(text)
+
+
+def test_allowed_network_admits_its_addresses_on_its_port_only() -> None:
+    allow = (parse_allowed_network("10.1.2.0/24:443"), parse_allowed_network("[fd00:1::/64]:8443"))
+    assert is_forbidden(ip_address("10.1.2.7"), allow_loopback=False, allow=allow,
+                        port=443) is None
+    assert is_forbidden(ip_address("10.1.2.7"), allow_loopback=False, allow=allow, port=22)
+    assert is_forbidden(ip_address("10.1.2.7"), allow_loopback=False, allow=allow, port=None)
+    assert is_forbidden(ip_address("10.1.3.7"), allow_loopback=False, allow=allow, port=443)
+    # the IPv4 in another form is not the allowed host: refused as before
+    assert is_forbidden(ip_address("::ffff:10.1.2.7"), allow_loopback=False, allow=allow,
+                        port=443)
+    assert is_forbidden(ip_address("fd00:1::5"), allow_loopback=False, allow=allow,
+                        port=8443) is None
+    assert is_forbidden(ip_address("fd00:2::5"), allow_loopback=False, allow=allow, port=8443)
+    any_port = (parse_allowed_network("10.1.2.0/24"),)
+    assert is_forbidden(ip_address("10.1.2.7"), allow_loopback=False, allow=any_port,
+                        port=22) is None

@@ -526,3 +526,34 @@ async def test_header_checks_run_off_the_event_loop(
     await fetcher.check(real(".png"), {"png"})
     assert len(threads) == 2
     assert threading.main_thread().name not in threads
+
+# --- sources.allow_networks: private hosts the operator lists (loopback stands in) ----------
+
+async def test_allowed_network_and_port_reach_the_private_host(
+        origin: Server, canary: Server, make_fetcher: Callable[..., Awaitable[Fetcher]]) -> None:
+    fetcher = await make_fetcher(allow_loopback=False,
+                                 allow_networks=(f"127.0.0.0/8:{origin.port}",))
+    assert (await fetcher.fetch(origin.url("/img.png"))).fmt == "png"
+    assert (await fetcher.fetch(origin.url("/img.jpg", "origin.test"))).fmt == "jpeg"
+    # 127.0.0.2 is in the network, but on another port: refused before any byte is sent
+    await refused(fetcher, canary.url("/"), match="not allowed")
+    await refused(fetcher, canary.url("/", "canary.test"))
+    # a redirect from the allowed host to the same network on another port is refused too
+    await refused(fetcher, origin.url("/redirect?" + f"to={URL(canary.url('/steal'))}"))
+    assert canary.hits == []
+
+
+async def test_allowed_network_is_checked_at_connect_time(
+        canary: Server, make_fetcher: Callable[..., Awaitable[Fetcher]]) -> None:
+    fetcher = await make_fetcher(allow_loopback=False, allow_networks=("127.0.0.1/32",))
+    with pytest.raises(UpstreamFailed, match="address is not allowed"):
+        await fetcher._get(URL(canary.url("/direct")))   # skips the URL check
+    assert canary.hits == []
+
+
+async def test_without_allow_networks_the_private_host_stays_refused(
+        origin: Server, make_fetcher: Callable[..., Awaitable[Fetcher]]) -> None:
+    fetcher = await make_fetcher(allow_loopback=False)
+    assert fetcher.settings.allow_networks == ()
+    await refused(fetcher, origin.url("/img.png"))
+    assert origin.hits == []
