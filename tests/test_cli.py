@@ -152,7 +152,7 @@ def test_serve_dev_says_where_the_playground_is(tmp_path: Path) -> None:
     from proxy.config import load_settings, replace
     from tests.support.servers import ProcessServer
 
-    settings = replace(load_settings(environ={}),
+    settings = replace(load_settings(environ={}), server={"port": 0},   # 0: a free port
                        sources={"data_dir": str(tmp_path / "data")})
     server = ProcessServer(settings, args=("--dev",))
     try:
