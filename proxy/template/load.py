@@ -666,6 +666,13 @@ def _code_layer(ctx: _Ctx, where: str, kind: str, raw: Mapping[str, Any],
     return BarcodeLayer(**fields, symbology=symbology)
 
 
+def _has_gradient(layers: tuple[Layer, ...]) -> bool:
+    """A gradient rect anywhere, inside groups too."""
+    return any((isinstance(layer, RectLayer) and layer.gradient is not None)
+               or _has_gradient(getattr(layer, "children", ()))
+               for layer in layers)
+
+
 def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -> Template:
     """Parse and validate one template file; raise TemplateError naming what is wrong."""
     ctx = _Ctx(path.name)
@@ -716,7 +723,7 @@ def load_template(path: Path, *, font_ok: Callable[[str], bool] | None = None) -
     )
     digest = hashlib.sha256(source)
     digest.update(DRAWING_EPOCH)
-    if any(isinstance(layer, RectLayer) and layer.gradient is not None for layer in layers):
+    if _has_gradient(layers):
         # Gradient angles follow CSS since 2026-12 (they ran 90 degrees off before): the same
         # file draws differently, so it gets a new version (pinned URLs are never stale).
         digest.update(GRADIENT_ANGLES)
