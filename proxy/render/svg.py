@@ -98,6 +98,10 @@ def draw_svg(layer: SvgLayer, ctx: DrawContext) -> Patch | None:
         # so the art is drawn at output resolution rather than upscaled.
         natural = pyvips.Image.svgload_buffer(data, unlimited=False)
         factor = min(w / natural.width, h / natural.height)
+        if min(natural.width, natural.height) * factor < 1:
+            # art thinner than a pixel in this box (found by fuzzing: librsvg refuses a
+            # zero-sized image, which was a 422 blaming the art): nothing to draw
+            return None
         image = pyvips.Image.svgload_buffer(data, scale=factor, unlimited=False)
     except pyvips.Error as exc:
         raise BadSource("the template's SVG art could not be drawn", detail=str(exc)) from None

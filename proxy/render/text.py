@@ -100,6 +100,10 @@ def draw_text(layer: TextLayer, text: str, ctx: DrawContext) -> Patch | None:
     )
 
     size, best, cut = _fit(style, body, layer.min_size)
+    if best.lines == TOO_MANY_LINES:
+        # not even "…" can be drawn at this size (a glyph beyond cairo's surface limit)
+        ctx.fits.append(TextFit(ctx.layer_index, size, 0, True, False))
+        return None
     fits_at_min = not cut
     ctx.fits.append(TextFit(ctx.layer_index, size, best.lines, cut, fits_at_min))
 
@@ -294,13 +298,23 @@ def _render(style: _Style, body: str, size: float, *, wrap: bool = True) -> _Ren
         f"{marker.format(rise_up)}{pango_markup(body, style.spans, markup_escape)}"
         f"{marker.format(-rise_down)}</span>"
     )
-    if wrap:
-        image = pyvips.Image.text(
-            markup, font=f"{style.font} {size_px:.2f}px", width=style.width_px,
-            wrap="word-char", align=style.align, dpi=72, rgba=True)
-    else:
-        image = pyvips.Image.text(markup, font=f"{style.font} {size_px:.2f}px", dpi=72,
-                                  rgba=True)
+    try:
+        if wrap:
+            image = pyvips.Image.text(
+                markup, font=f"{style.font} {size_px:.2f}px", width=style.width_px,
+                wrap="word-char", align=style.align, dpi=72, rgba=True)
+        else:
+            image = pyvips.Image.text(markup, font=f"{style.font} {size_px:.2f}px", dpi=72,
+                                      rgba=True)
+    except pyvips.Error:
+        # cairo refuses surfaces over CAIRO_MAX_PX a side (fuzzing found a 500: 700 px text
+        # wrapping a glyph per line in a narrow box). Such a layout has more lines than any
+        # box holds, so it does not fit: the search goes on to smaller sizes and shorter cuts.
+        extent = (len(body) + 3) * max(lh_px, size_px) + len(body) * abs(spacing) / PANGO_UNITS
+        if extent <= CAIRO_MAX_PX:
+            raise
+        return _Render(image=_nothing(), lines=TOO_MANY_LINES, block_top=0.0, size_px=size_px,
+                       left_px=0, lh_px=lh_px)
     # Both rows are relative to the image top, which is the raised marker's ink.
     first_baseline = rise_up / PANGO_UNITS
     last_baseline = image.height - rise_down / PANGO_UNITS
@@ -308,6 +322,14 @@ def _render(style: _Style, body: str, size: float, *, wrap: bool = True) -> _Ren
     block_top = first_baseline - _baseline_in_line(style.font, size_px, lh_px)
     return _Render(image=image, lines=lines, block_top=block_top, size_px=size_px,
                    left_px=_int_field(image, "xoffset"), lh_px=lh_px)
+
+
+CAIRO_MAX_PX = 32767          # cairo's largest image surface side
+TOO_MANY_LINES = 1 << 30      # a layout too large to draw: it fits no box
+
+
+def _nothing() -> pyvips.Image:
+    return pyvips.Image.black(1, 1, bands=4).cast("uchar").copy(interpretation="srgb")
 
 
 def _crop(render: _Render) -> tuple[pyvips.Image, float]:

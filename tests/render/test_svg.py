@@ -64,3 +64,15 @@ def test_xml_escape_makes_values_inert() -> None:
     value = xml_escape('<image href="file:///x"/> & \x00\'')
     assert "<" not in value and '"' not in value and "\x00" not in value
     check_svg(f"<svg {NS}><text>{value}</text></svg>")
+
+
+def test_art_thinner_than_a_pixel_in_its_box_draws_nothing() -> None:
+    # Found by tests/render/test_fuzz.py: 100x40 art in a 1x1 box scaled to 1x0.4 px and
+    # librsvg refused the zero-sized image (a 422 for a valid template).
+    wide = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 40">'
+            '<rect width="100" height="40" fill="#f00"/></svg>')
+    assert draw_svg(SvgLayer(box=(0, 0, 1, 1), svg=wide),
+                    DrawContext(scale=1.0, canvas_size=(10, 10))) is None
+    patch = draw_svg(SvgLayer(box=(0, 0, 5, 5), svg=wide),
+                     DrawContext(scale=1.0, canvas_size=(10, 10)))
+    assert patch is not None and patch.image.width == 5

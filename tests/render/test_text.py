@@ -192,3 +192,18 @@ def test_uppercase_and_shipped_families() -> None:
     assert pixels(upper) == pixels(same)
     assert {"Inter", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Color Emoji"} <= font_families()
 
+
+
+def test_text_too_large_for_a_cairo_surface_is_cut_not_a_500() -> None:
+    # Found by tests/render/test_fuzz.py: 286 px text at dpr 2.46 in a 159 px wide box wraps
+    # a glyph per line; the layout is taller than cairo's 32767 px limit and `text` failed.
+    huge = layer(box=(107, 47, 159, 6), text="Fixed text", size=286, min_size=286, max_lines=5,
+                 line_height=2.1049050513431125, letter_spacing=22.553368415605977)
+    ctx = DrawContext(scale=2.457526463877661, canvas_size=(700, 500))
+    draw_text(huge, "Fixed text", ctx)        # drawn cut (or nothing), never an error
+    assert ctx.fits[-1].cut
+    # a glyph alone beyond the limit (a 1 px canvas drawn 4000 px wide) draws nothing
+    giant = layer(box=(0, 0, 1, 1), size=1000)
+    ctx = DrawContext(scale=4000.0, canvas_size=(4000, 4000))
+    assert draw_text(giant, "Hi", ctx) is None
+    assert ctx.fits[-1].cut
