@@ -122,6 +122,11 @@ def plan_output(state: RenderState) -> RenderState:
     # MIN_DRAW_SCALE text would be laid out at fractions of a pixel (cairo refuses some of
     # those sizes outright), so tiny outputs are drawn at that scale and shrunk.
     state.scale = max(out_w / tw, MIN_DRAW_SCALE)
+    draw_h = th * state.scale
+    if draw_h > out_h and (draw_h > limits.max_side or draw_h * out_w > limits.max_pixels):
+        # A stretch far from the template's aspect (fuzzing: a 1x403 canvas asked as 975x2407
+        # drew 975x392,925 px for 25 s): draw at the height's scale and stretch the width.
+        state.scale = max(out_h / th, MIN_DRAW_SCALE)
     state.draw_size = (max(1, round(tw * state.scale)), max(1, round(th * state.scale)))
     state.out_size = (out_w, out_h)
     return state

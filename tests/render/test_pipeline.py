@@ -110,3 +110,26 @@ def test_thin_source_as_a_cover_avatar_at_dpr_4_costs_about_a_normal_avatar() ->
         # the avatar's centre (box 80,150 220x220 at dpr 4) is the source's colour
         red, green, _ = image(4 * 190, 4 * 260)
         assert red > 150 and green < 80
+
+
+def test_a_stretch_far_from_the_aspect_draws_within_the_output_limits(tmp_path: Path) -> None:
+    # Found by tests/render/test_fuzz.py: a 1x403 canvas asked as 408x1007 at dpr 2.39 was
+    # drawn at the width's scale, 975 x 392,925 px, for 25 s. Now drawn at the height's.
+    import time
+
+    import pyvips
+
+    from proxy.template.load import load_template
+
+    path = tmp_path / "thin.toml"
+    path.write_text('size = [1, 403]\nbackground = "#ff000080"\n[[layers]]\ntype = "rect"\n'
+                    'box = [0, 0, 1, 200]\nfill = "#0000ff"\n')
+    template = load_template(path)
+    started = time.monotonic()
+    rendered = render(RenderJob(template=template, values=coerce(template, {}),
+                                output=OutputOptions(format="png", width=408, height=1007,
+                                                     dpr=2.390258928944675)), RenderMemo())
+    assert time.monotonic() - started < 2
+    image = pyvips.Image.new_from_buffer(rendered.data, "")
+    assert (image.width, image.height) == (975, 2407)
+    assert image(500, 100)[2] > 200 and image(500, 2300)[0] > 200   # blue top, red bottom
