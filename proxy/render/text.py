@@ -311,7 +311,9 @@ def _render(style: _Style, body: str, size: float, *, wrap: bool = True) -> _Ren
         # wrapping a glyph per line in a narrow box). Such a layout has more lines than any
         # box holds, so it does not fit: the search goes on to smaller sizes and shorter cuts.
         extent = (len(body) + 3) * max(lh_px, size_px) + len(body) * abs(spacing) / PANGO_UNITS
-        if extent <= CAIRO_MAX_PX:
+        # Below one device pixel of line height cairo refuses too (fuzzing: a 4 px name at
+        # line_height 0.5 drawn at scale 0.25); such text would be invisible anyway.
+        if extent <= CAIRO_MAX_PX and min(lh_px, size_px) >= 1:
             raise
         return _Render(image=_nothing(), lines=TOO_MANY_LINES, block_top=0.0, size_px=size_px,
                        left_px=0, lh_px=lh_px)

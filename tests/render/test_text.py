@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +208,23 @@ def test_text_too_large_for_a_cairo_surface_is_cut_not_a_500() -> None:
     ctx = DrawContext(scale=4000.0, canvas_size=(4000, 4000))
     assert draw_text(giant, "Hi", ctx) is None
     assert ctx.fits[-1].cut
+
+
+def test_text_under_a_device_pixel_of_line_height_draws_nothing(tmp_path: Path) -> None:
+    # issue #12's fuzz: a 4 px name at line_height 0.5 on a 541x1 canvas asked at w=1 is laid
+    # out at 1 px with a 0.5 px line; cairo refused it and the render was a 500.
+    from proxy.render import RenderJob, RenderMemo, render
+    from proxy.spec import OutputOptions
+    from proxy.template.load import load_template
+    from proxy.template.values import coerce
+
+    path = tmp_path / "tiny.toml"
+    path.write_text('size = [541, 1]\n[variables.name]\ntype = "text"\nmax_length = 200\n'
+                    'default = "x"\n[[layers]]\ntype = "text"\ntext = "{name}"\n'
+                    'box = [57, 0, 1, 1]\nfont = "Inter Bold"\nsize = 4\nline_height = 0.5\n')
+    template = load_template(path)
+    for fmt, dpr in (("avif", 2), ("png", 4)):
+        rendered = render(RenderJob(template=template, values=coerce(template, {"name": "N" * 79}),
+                                    output=OutputOptions(format=fmt, width=1, dpr=dpr)),
+                          RenderMemo())
+        assert (rendered.width, rendered.format) == (dpr, fmt)
