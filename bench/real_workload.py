@@ -65,7 +65,9 @@ def rows(count: int, origin: str) -> list[dict[str, str]]:
             name = f"Customer Number {i:05d}"
         title = f"{rnd.choice(ROLES)} at {rnd.choice(COMPANIES)}"
         if rnd.random() < 0.3:
-            title += f", speaking on {rnd.choice(ROLES).lower()}s in {2020 + i % 7}"
+            longer = f"{title}, speaking on {rnd.choice(ROLES).lower()}s in {2020 + i % 7}"
+            # the card's title takes at most 160 characters: a longer row would be refused
+            title = longer if len(longer) <= 160 else title
         out.append({"name": name, "title": title, "avatar": f"{origin}/a/{i}.jpg"})
     return out
 
