@@ -185,8 +185,17 @@ def _example_urls(settings: Settings) -> list[str]:
                          {"fmt": "png", "dpr": 2}),
     }
     urls = []
-    for name in _registry(settings).names():
+    registry = _registry(settings)
+    for name in registry.names():
         values, options = samples.get(name, ({}, {"fmt": "png"}))
+        # A template that needs a value we have no sample for (the photo template's source)
+        # would print a URL that answers 400: name what it needs instead.
+        missing = [var.name for var in registry.get(name).variables.values()
+                   if var.required and var.name not in values]
+        if missing:
+            urls.append(f"({name}: sign it with {', '.join(missing)} set, e.g. "
+                        f"`picstream sign --dev {name} {missing[0]}=...`)")
+            continue
         urls.append(sign_url(name, values, keys=keys, base_url=base, **options))
     return urls
 

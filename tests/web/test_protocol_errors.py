@@ -66,7 +66,7 @@ def test_protocol_errors_log_one_json_object_per_line(server: ProcessServer) -> 
     raw(server.port, b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
     server.stop()
     # `serve` prints its banner (address, example URLs) before logging starts.
-    banner = ("PicStream on ", "Try:", "  http")
+    banner = ("PicStream on ", "Try:", "  http", "  (")
     lines = [line for line in server.log.read_text().splitlines()
              if line.strip() and not line.startswith(banner)]
     records = [json.loads(line) for line in lines]     # a traceback line would not parse
