@@ -138,6 +138,22 @@ def _colour_or_ref(ctx: _Ctx, where: str, value: str, variables: Mapping[str, Va
     return value
 
 
+def _paint(ctx: _Ctx, where: str, raw: Mapping[str, Any], variables: Mapping[str, Variable], *,
+           fill_default: str | None) -> tuple[str | None, str | None, int, int]:
+    """The fill, stroke, radius and stroke width a rect and a group's background share."""
+    fill = _get(ctx, where, raw, "fill", str, fill_default)
+    if fill is not None:
+        fill = _colour_or_ref(ctx, f"{where}.fill", fill, variables)
+    stroke = _get(ctx, where, raw, "stroke", str, None)
+    if stroke is not None:
+        stroke = _colour_or_ref(ctx, f"{where}.stroke", stroke, variables)
+    radius = _get(ctx, where, raw, "radius", int, 0)
+    stroke_width = _get(ctx, where, raw, "stroke_width", int, 1 if stroke else 0)
+    if radius < 0 or stroke_width < 0:
+        raise ctx.fail(where, "radius and stroke_width must not be negative")
+    return fill, stroke, radius, stroke_width
+
+
 def _refs_defined(ctx: _Ctx, where: str, value: str, variables: Mapping[str, Variable]) -> None:
     for name in references(value):
         if name not in variables:
@@ -354,16 +370,8 @@ def _layer(
             if "gradient" in raw
             else None
         )
-        fill = _get(ctx, where, raw, "fill", str, None if gradient else "#000000")
-        if fill is not None:
-            fill = _colour_or_ref(ctx, f"{where}.fill", fill, variables)
-        stroke = _get(ctx, where, raw, "stroke", str, None)
-        if stroke is not None:
-            stroke = _colour_or_ref(ctx, f"{where}.stroke", stroke, variables)
-        radius = _get(ctx, where, raw, "radius", int, 0)
-        stroke_width = _get(ctx, where, raw, "stroke_width", int, 1 if stroke else 0)
-        if radius < 0 or stroke_width < 0:
-            raise ctx.fail(where, "radius and stroke_width must not be negative")
+        fill, stroke, radius, stroke_width = _paint(
+            ctx, where, raw, variables, fill_default=None if gradient else "#000000")
         return RectLayer(
             **common,
             fill=fill,
@@ -593,16 +601,7 @@ def _group_layer(ctx: _Ctx, where: str, raw: Mapping[str, Any], common: dict[str
                        "[top, right, bottom, left], none negative")
     padding = (padding_raw * 4)[:4] if len(padding_raw) == 1 else (
         padding_raw * 2 if len(padding_raw) == 2 else padding_raw)
-    fill = _get(ctx, where, raw, "fill", str, None)
-    if fill is not None:
-        fill = _colour_or_ref(ctx, f"{where}.fill", fill, variables)
-    stroke = _get(ctx, where, raw, "stroke", str, None)
-    if stroke is not None:
-        stroke = _colour_or_ref(ctx, f"{where}.stroke", stroke, variables)
-    radius = _get(ctx, where, raw, "radius", int, 0)
-    stroke_width = _get(ctx, where, raw, "stroke_width", int, 1 if stroke else 0)
-    if radius < 0 or stroke_width < 0:
-        raise ctx.fail(where, "radius and stroke_width must not be negative")
+    fill, stroke, radius, stroke_width = _paint(ctx, where, raw, variables, fill_default=None)
     return GroupLayer(
         **common,
         direction=pick("direction", ("row", "column"), "column"),  # type: ignore[arg-type]
