@@ -8,6 +8,7 @@ CLI) owns one memo and passes it to every render; nothing here is module-level s
 from __future__ import annotations
 
 import threading
+from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -25,14 +26,13 @@ class RenderMemo:
             maxsize=max(max_bytes, 1), getsizeof=lambda item: max(item[1], 1))
         self.hits = 0
         self.misses = 0
-        # How often each key was asked for, bounded: tells a value that repeats from one that
-        # is new every render (see pipeline._plan).
-        self._asked: LRUCache[Hashable, int] = LRUCache(maxsize=4096)
+        # Per layer slot, the values of its last renders: tells a value that fills a share of
+        # them (a default title, one badge for a whole batch) from one that merely came back.
+        self._recent: LRUCache[Hashable, _Window] = LRUCache(maxsize=1024)
 
     def get_or_make(self, key: Hashable, make: Callable[[], T], nbytes: Callable[[T], int]) -> T:
         """Return the memoised value for `key`, computing it (outside the lock) on a miss."""
         with self._lock:
-            self._asked[key] = self._asked.get(key, 0) + 1
             found = self._cache.get(key)
             if found is not None:
                 self.hits += 1
@@ -45,10 +45,32 @@ class RenderMemo:
                 self._cache[key] = (value, size)
         return value
 
-    def times_asked(self, key: Hashable) -> int:
-        """How many recent renders asked for `key`."""
+    def note(self, slot: Hashable, value: Hashable, window: int) -> int:
+        """Record that `slot` (a layer of a template) drew `value`; how many of the slot's
+        last `window` renders drew that value."""
         with self._lock:
-            return self._asked.get(key, 0)
+            recent = self._recent.get(slot)
+            if recent is None or recent.values.maxlen != window:
+                recent = self._recent[slot] = _Window(window)
+            return recent.add(value)
 
     def __len__(self) -> int:
         return len(self._cache)
+
+
+class _Window:
+    """The last `size` values of one slot and how often each occurs among them."""
+
+    def __init__(self, size: int) -> None:
+        self.values: deque[Hashable] = deque(maxlen=size)
+        self.counts: Counter[Hashable] = Counter()
+
+    def add(self, value: Hashable) -> int:
+        if len(self.values) == self.values.maxlen:
+            old = self.values[0]
+            self.counts[old] -= 1
+            if not self.counts[old]:
+                del self.counts[old]
+        self.values.append(value)
+        self.counts[value] += 1
+        return self.counts[value]

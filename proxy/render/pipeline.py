@@ -173,7 +173,13 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
 
 
 MIN_DRAW_SCALE = 0.25
-HOT_AFTER = 8   # a text layer asked for this often with one value joins the base canvas
+# A text layer whose value filled HOT_AFTER of its last HOT_WINDOW renders joins the base
+# canvas. A share, not a count: a batch whose 10,000 rows spread over 60 titles brings each
+# title back often, and counting returns made all 60 hot, 60 base canvases of 4.5 MB each
+# that evicted one another from the memo (a rebuild of the base, ~50 ms, on most renders:
+# the real workload slowed from 115 to 64 cards/s as the memo filled).
+HOT_AFTER = 8
+HOT_WINDOW = 32
 
 
 def _parts(template: Template, index: int, resolved: Layer, ctx: DrawContext
@@ -193,9 +199,10 @@ def _plan(template: Template, values: Values, memo: RenderMemo, ctx: DrawContext
 
     A repeating layer joins the base unless it overlaps a per-render layer below it: drawing
     it early would then change the stacking order. Text with variables repeats too when the
-    same value keeps coming (a default title, one badge for a whole batch): after HOT_AFTER
-    renders it joins the base, so each render blends only what is new in it. The pixels are
-    the same either way. A group takes part as the layers it lays out, each on its own.
+    same value keeps coming (a default title, one badge for a whole batch): once it fills a
+    quarter of the layer's recent renders it joins the base, so each render blends only what
+    is new in it. The pixels are the same either way. A group takes part as the layers it
+    lays out, each on its own.
     """
     scale = ctx.scale
     base: list[tuple[int, Layer]] = []
@@ -216,9 +223,9 @@ def _plan(template: Template, values: Values, memo: RenderMemo, ctx: DrawContext
         else:
             resolved = resolve_layer(layer, values, template)
             repeats = _repeats(layer, resolved)
-        for part in _parts(template, index, resolved, ctx):
-            hot = repeats or memo.times_asked(
-                _layer_key(template, index, scale, part, b"")) >= HOT_AFTER
+        for number, part in enumerate(_parts(template, index, resolved, ctx)):
+            hot = repeats or memo.note(("hot", template.version, index, number, scale), part,
+                                       HOT_WINDOW) >= HOT_AFTER
             if hot and not any(_overlaps(part.box, other.box) for _, other in rest):
                 base.append((index, part))
             else:
@@ -227,7 +234,12 @@ def _plan(template: Template, values: Values, memo: RenderMemo, ctx: DrawContext
 
 
 def make_canvas(state: RenderState) -> RenderState:
-    """Background plus every repeating layer, memoised by their resolved form."""
+    """Background plus every repeating layer, memoised by their resolved form.
+
+    Two levels: the pinned canvas (background and the static layers up to the first one that
+    is not) once per version and scale; over it, the hot layers (a default title), each a
+    memoised patch. A new hot value costs a copy and a blend, not a redraw of the whole base.
+    """
     job = state.job
     template = job.template
     width, height = state.draw_size
@@ -239,12 +251,15 @@ def make_canvas(state: RenderState) -> RenderState:
     rgba = _colour(background, "background")
     state.bands = 3 if rgba[3] == 255 else 4
     base, state.rest, static = _plan(template, job.values, state.memo, state.ctx)
+    split = next((k for k, (index, _) in enumerate(base) if index not in static), len(base))
+    pinned, hot = base[:split], base[split:]
+    nbytes = width * height * state.bands
 
-    def make() -> tuple[pyvips.Image, np.ndarray | None, tuple[TextFit, ...]]:
+    def make_pinned() -> tuple[pyvips.Image, np.ndarray | None, tuple[TextFit, ...]]:
         assert state.ctx is not None
         canvas = _solid(width, height, rgba)
         before = len(state.ctx.fits)
-        for index, resolved in base:
+        for index, resolved in pinned:
             state.ctx.layer_index = index
             patch = ready(DRAW[type(resolved)](resolved, state.ctx))
             if patch is not None:
@@ -256,16 +271,45 @@ def make_canvas(state: RenderState) -> RenderState:
                 height, width, 3)
         return canvas, pixels, tuple(state.ctx.fits[before:])
 
+    def make_hot() -> tuple[pyvips.Image, np.ndarray | None, tuple[TextFit, ...]]:
+        assert state.ctx is not None
+        canvas, pixels, fits = state.memo.get_or_make(pinned_key, make_pinned,
+                                                      lambda _: 2 * nbytes)
+        before = len(state.ctx.fits)
+        if pixels is not None:
+            pixels = pixels.copy()
+        for index, resolved in hot:
+            state.ctx.layer_index = index
+            patch = _draw_cached(state, index, template.layers[index], resolved)
+            if patch is None:
+                continue
+            if pixels is not None:
+                blend(pixels, patch)
+            else:
+                canvas = paste(canvas, state.draw_size, state.bands, patch)
+        if pixels is not None:
+            # the image shares the array's memory: renders copy the array before blending
+            canvas = pyvips.Image.new_from_memory(pixels.data, width, height, 3, "uchar")
+        else:
+            canvas = canvas.copy_memory()
+        return canvas, pixels, fits + tuple(state.ctx.fits[before:])
+
     # Static layers are pinned by the template version: their index stands for them in the key
     # (hashing their content every render cost more than drawing the card's text).
-    key = ("canvas", template.version, state.scale, width, height, background,
-           tuple(index if index in static else resolved for index, resolved in base))
+    pinned_key = ("canvas", template.version, state.scale, width, height, background,
+                  tuple(index for index, _ in pinned))
     fits_before = len(state.ctx.fits)
-    state.canvas, state.base_pixels, fits = state.memo.get_or_make(
-        key, make, lambda item: 2 * width * height * state.bands)
-    # A memo hit skips the drawers: keep the base layers' fit notes for `explain`.
-    if len(state.ctx.fits) == fits_before:
-        state.ctx.fits.extend(fits)
+    if hot:
+        key = pinned_key + (tuple(index if index in static else resolved
+                                  for index, resolved in hot),)
+        state.canvas, state.base_pixels, fits = state.memo.get_or_make(
+            key, make_hot, lambda _: nbytes)
+    else:
+        state.canvas, state.base_pixels, fits = state.memo.get_or_make(
+            pinned_key, make_pinned, lambda _: 2 * nbytes)
+    # A memo hit skips the drawers (at either level): the base layers' fit notes, for
+    # `explain`, are the memoised ones.
+    state.ctx.fits[fits_before:] = fits
     return state
 
 

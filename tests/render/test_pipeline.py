@@ -133,3 +133,52 @@ def test_a_stretch_far_from_the_aspect_draws_within_the_output_limits(tmp_path: 
     image = pyvips.Image.new_from_buffer(rendered.data, "")
     assert (image.width, image.height) == (975, 2407)
     assert image(500, 100)[2] > 200 and image(500, 2300)[0] > 200   # blue top, red bottom
+
+
+class CountingMemo(RenderMemo):
+    """A memo that counts how often a base canvas had to be drawn."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes)
+        self.canvases = 0
+
+    def get_or_make(self, key, make, nbytes):  # type: ignore[no-untyped-def, override]
+        if key[0] != "canvas":
+            return super().get_or_make(key, make, nbytes)
+
+        def counted():  # type: ignore[no-untyped-def]
+            self.canvases += 1
+            return make()
+
+        return super().get_or_make(key, counted, nbytes)
+
+
+def test_titles_that_merely_come_back_do_not_churn_the_base_canvas() -> None:
+    # The real workload: 10,000 rows over a few dozen titles. Counting returns made every
+    # title "hot", each its own 1200x630 base canvas; they evicted one another from the memo
+    # and most renders drew the whole base again (cards/s fell by half as the memo filled).
+    template = Registry(ROOT / "templates").get("social-card")
+    memo = CountingMemo(max_bytes=16 * 1024 * 1024)
+    titles = [f"Title number {k} at a company" for k in range(12)]
+    for i in range(240):
+        values = coerce(template, {"name": f"Person {i}", "title": titles[i % len(titles)]})
+        render(RenderJob(template=template, values=values,
+                         output=OutputOptions(format="jpeg")), memo)
+    assert memo.canvases <= 2
+
+
+def test_a_title_shared_by_the_whole_batch_joins_the_base_and_keeps_the_pixels() -> None:
+    template = Registry(ROOT / "templates").get("social-card")
+    memo = CountingMemo(max_bytes=64 * 1024 * 1024)
+    for i in range(40):
+        values = coerce(template, {"name": f"Person {i}", "title": "The one title"})
+        render(RenderJob(template=template, values=values, output=OutputOptions(format="png")),
+               memo)
+    before = memo.canvases
+    values = coerce(template, {"name": "Target", "title": "The one title"})
+    warm = render(RenderJob(template=template, values=values,
+                            output=OutputOptions(format="png")), memo).data
+    # the pinned base, the base with the repeating layers, then with the title too
+    assert memo.canvases == before == 3
+    assert warm == render(RenderJob(template=template, values=values,
+                                    output=OutputOptions(format="png")), RenderMemo()).data
