@@ -13,6 +13,7 @@ pipeline blends each over its own region.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -63,6 +64,11 @@ def _measure_text(layer: TextLayer, ctx: DrawContext, draw: Mapping[type, DrawFn
                   avail_w: float, avail_h: float) -> _Measured | None:
     width = layer.box[2] or avail_w
     height = layer.box[3] or avail_h
+    if layer.max_lines is not None and not layer.box[3]:
+        # Past what max_lines can fill, the height left by the children above changes no line
+        # break (the probe is top-aligned): without it, a title below a name that shrank was
+        # laid out again for every height the name left.
+        height = min(height, math.ceil(layer.max_lines * layer.line_height * layer.size) + 1)
     probe = dataclasses.replace(layer, box=(0, 0, max(1, round(width)), max(1, round(height))),
                                 valign="top")
 

@@ -66,7 +66,18 @@ def _fit(image: pyvips.Image, layer: ImageLayer, w: int, h: int) -> tuple[pyvips
             left, top = round((iw - cw) * gx), round((ih - ch) * gy)
         image = image.crop(left, top, cw, ch)
     # Same aspect (the common avatar): one window, so smart-crop analysis could not change it.
-    return image.thumbnail_image(w, height=h, size="force"), 0, 0
+    return _resize_to(image, w, h), 0, 0
+
+
+def _resize_to(image: pyvips.Image, w: int, h: int) -> pyvips.Image:
+    """Exactly w x h: an opaque source through `resize` (thumbnail_image adds its own checks
+    around the very same resize: about 0.5 ms more for an avatar, a tenth of its card)."""
+    if not image.hasalpha():
+        resized = image.resize(w / image.width, vscale=h / image.height)
+        if (resized.width, resized.height) == (w, h):
+            return resized
+    # alpha wants premultiplying around the resample, which thumbnail_image does
+    return image.thumbnail_image(w, height=h, size="force")
 
 
 def _cover_window(iw: int, ih: int, w: int, h: int) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from .deadline import Deadline, WatchedImages
 from .decode import LazyImages
 from .encode import encode
 from .follow import follow, follow_size
-from .group import flatten_group
+from .group import PlacedText, flatten_group
 from .layers import DRAW
 from .memo import RenderMemo
 
@@ -331,6 +331,14 @@ def _draw_cached(state: RenderState, index: int, layer: Layer, resolved: Layer) 
         if data is None:
             return None
         digest = hashlib.blake2b(data, digest_size=16).digest()
+    dx = dy = 0
+    keyed: object = resolved
+    if isinstance(resolved, PlacedText):
+        # The same text put elsewhere by the flow (a title below a name that shrank) is the
+        # same patch, moved: keyed without its place and kept at the origin, so its planes
+        # are made once.
+        dx, dy = resolved.dx_px, resolved.dy_px
+        keyed = ("placed", resolved.probe, resolved.part)
 
     def make() -> tuple[Ready | None, tuple[TextFit, ...]]:
         before = len(ctx.fits)
@@ -350,18 +358,22 @@ def _draw_cached(state: RenderState, index: int, layer: Layer, resolved: Layer) 
                             detail=f"{resolved.src[:200]}: {exc}") from None
         finally:
             sources.hint = None
+        if patch is not None and (dx or dy):
+            patch = dataclasses.replace(patch, x=patch.x - dx, y=patch.y - dy)
         return patch, tuple(ctx.fits[before:])
 
     before = len(ctx.fits)
     patch, fits = state.memo.get_or_make(
-        _layer_key(template, index, state.scale, resolved, digest), make,
+        _layer_key(template, index, state.scale, keyed, digest), make,
         lambda item: patch_bytes(item[0]))
     if len(ctx.fits) == before:
         ctx.fits.extend(fits)
+    if patch is not None and (dx or dy):
+        patch = dataclasses.replace(patch, x=patch.x + dx, y=patch.y + dy)
     return patch
 
 
-def _layer_key(template: Template, index: int, scale: float, resolved: Layer,
+def _layer_key(template: Template, index: int, scale: float, resolved: object,
                digest: bytes) -> tuple[object, ...]:
     return ("layer", template.version, index, scale, resolved, digest)
 

@@ -182,3 +182,37 @@ def test_a_title_shared_by_the_whole_batch_joins_the_base_and_keeps_the_pixels()
     assert memo.canvases == before == 3
     assert warm == render(RenderJob(template=template, values=values,
                                     output=OutputOptions(format="png")), RenderMemo()).data
+
+
+class MakeLog(RenderMemo):
+    """A memo that notes the key of everything it had to make."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: list[object] = []
+
+    def get_or_make(self, key, make, nbytes):  # type: ignore[no-untyped-def, override]
+        def noted():  # type: ignore[no-untyped-def]
+            self.made.append(key)
+            return make()
+
+        return super().get_or_make(key, noted, nbytes)
+
+
+def test_a_title_below_names_of_different_sizes_is_laid_out_and_prepared_once() -> None:
+    # The flow moves the title up when the name shrinks: the same text, in another place.
+    # It was laid out again for every height the name left, and its planes made again for
+    # every place (most real-workload titles were drawn twice or more).
+    template = Registry(ROOT / "templates").get("social-card")
+    memo = MakeLog()
+    title = "Head of design at the city library"
+    for name in ("Ann Lee", "Maximilian Konstantinopoulou-Wolfeschlegel", "Bo Wu",
+                 "Bartholomew Abernathy-Castellano"):
+        values = coerce(template, {"name": name, "title": title})
+        render(RenderJob(template=template, values=values,
+                         output=OutputOptions(format="jpeg")), memo)
+    texts = [key for key in memo.made if key[0] == "group-text" and key[1].text == title]
+    placed = [key for key in memo.made if key[0] == "layer" and isinstance(key[4], tuple)
+              and key[4][1].text == title]
+    assert len(texts) == 1
+    assert len(placed) == 1
