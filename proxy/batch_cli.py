@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import hashlib
 import json
@@ -25,15 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from . import formats
 from .atomic import remove_temp_files, write_atomic
 from .batch import Progress, run_batch
 from .batch_worker import WorkerJob, WorkerSetup, init_worker, render_chunk
 from .config import Settings
 from .errors import BadRequest, ProxyError
-from .spec import FORMAT_ALIASES, RESERVED, parse_request
+from .spec import RESERVED, parse_request, url_value
 
-FORMATS = ("webp", "avif", "png", "jpeg", "jpg", "gif")
-EXTENSIONS = {"jpeg": "jpg"}
 # Row columns that set output options rather than variables (the URL's names).
 OUTPUT_COLUMNS = ("w", "h", "q", "dpr")
 API_OUTPUT = {"w": "width", "h": "height", "q": "quality", "dpr": "dpr"}
@@ -43,10 +43,14 @@ TMP_MARK = ".tmp-"
 
 @dataclass(frozen=True)
 class Row:
-    """One input row: raw string values by column (variables and output options)."""
+    """One input row: raw values by column (variables and output options).
+
+    CSV gives strings, JSONL any JSON scalar; `row_pairs` spells them (spec.url_value), so a
+    bad value fails its own row, not the file.
+    """
 
     index: int
-    values: dict[str, str]
+    values: dict[str, object]
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -63,21 +67,13 @@ def read_rows(path: Path) -> list[Row]:
                     raise BadRequest(f"{path.name}:{number}: not a JSON object") from None
                 if not isinstance(data, dict):
                     raise BadRequest(f"{path.name}:{number}: not a JSON object")
-                rows.append(Row(len(rows), {str(k): _text(v) for k, v in data.items()
+                rows.append(Row(len(rows), {str(k): v for k, v in data.items()
                                             if v is not None}))
         else:
             for record in csv.DictReader(f):
                 rows.append(Row(len(rows), {k: v for k, v in record.items()
                                             if k is not None and v is not None and v != ""}))
     return rows
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 class ProgressBar:
@@ -139,11 +135,11 @@ class Plan:
 def row_pairs(row: Row, plan: Plan) -> list[tuple[str, str]]:
     """The row as URL query pairs: its values over the command line's output options."""
     merged = {**plan.defaults, **row.values}
-    return sorted(merged.items())
+    return sorted((name, url_value(name, value)) for name, value in merged.items())
 
 
 def _output_name(row: Row, fmt: str, digits: int) -> str:
-    return f"{row.index:0{digits}d}.{EXTENSIONS.get(fmt, fmt)}"
+    return f"{row.index:0{digits}d}.{formats.get(fmt).extension}"
 
 
 # --- offline rendering ----------------------------------------------------------------------
@@ -265,17 +261,17 @@ def _describe_error(error: BaseException) -> str:
 # --- against a server's API -----------------------------------------------------------------
 
 def _api_item(plan: Plan, row: Row) -> dict[str, Any]:
-    """One row as a batch item; a value that is not a number is sent as is (the server names
-    it in the row's error)."""
-    merged = dict(row_pairs(row, plan))
+    """One row as a batch item, values as read (the server spells them as row_pairs does); an
+    option that is not a number is sent as is (the server names it in the row's error)."""
+    merged: dict[str, Any] = {**plan.defaults, **row.values}
     output: dict[str, Any] = {"format": plan.fmt}
     for short, name in API_OUTPUT.items():
         raw = merged.pop(short, None)
+        if isinstance(raw, str):
+            with contextlib.suppress(ValueError):
+                raw = float(raw) if short == "dpr" else int(raw)
         if raw is not None:
-            try:
-                output[name] = float(raw) if short == "dpr" else int(raw)
-            except ValueError:
-                output[name] = raw
+            output[name] = raw
     return {"variables": merged, "output": output}
 
 
@@ -412,7 +408,7 @@ def add_batch_parser(sub: Any) -> None:
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("--out", metavar="DIR", help="write one image per row: DIR/000042.jpg")
     dest.add_argument("--urls", metavar="FILE", help="only mint signed URLs into a CSV")
-    p.add_argument("--format", choices=FORMATS, default="jpeg")
+    p.add_argument("--format", choices=formats.SPELLINGS, default="jpeg")
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--quality", type=int)
@@ -431,13 +427,13 @@ def add_batch_parser(sub: Any) -> None:
 
 
 def _plan(args: argparse.Namespace) -> Plan:
-    fmt = FORMAT_ALIASES.get(args.format, args.format)
+    fmt = formats.get(args.format).name
     defaults: dict[str, str] = {}
     for short, value in (("w", args.width), ("h", args.height), ("q", args.quality)):
         if value is not None:
             defaults[short] = str(value)
     if args.dpr is not None:
-        defaults["dpr"] = _text(float(args.dpr))
+        defaults["dpr"] = url_value("dpr", float(args.dpr))
     return Plan(template=args.template, fmt=fmt, defaults=defaults)
 
 

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import formats
 from .config import Settings, load_settings
 from .errors import ConfigError, ProxyError, TemplateError, TooLarge
-from .template.model import FORMATS
 from .template.registry import Registry
 
 EXIT_USAGE = 2
@@ -86,12 +86,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .template.values import coerce
 
     settings = _settings(args)
-    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() or "png")
-    fmt = "jpeg" if fmt == "jpg" else fmt
-    if fmt not in FORMATS:
-        print(f"picstream: cannot write {fmt!r} ({args.output}): name the file "
-              ".png, .jpg, .webp, .avif or .gif, or pass --format", file=sys.stderr)
+    suffix = Path(args.output).suffix or ".png"
+    found = formats.find(args.format) if args.format else formats.from_filename(suffix)
+    if found is None:
+        extensions = ", ".join("." + f.extension for f in formats.ALL)
+        print(f"picstream: cannot write {suffix.lstrip('.')!r} ({args.output}): name the file "
+              f"{extensions}, or pass --format", file=sys.stderr)
         return EXIT_USAGE
+    fmt = found.name
     template = _registry(settings).get(args.template)
     output = OutputOptions(format=fmt, width=args.width, height=args.height,
                            quality=args.quality, dpr=args.dpr)
@@ -416,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("template")
     p.add_argument("values", nargs="*", metavar="name=value")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--format", choices=("webp", "avif", "png", "jpeg", "jpg", "gif"))
+    p.add_argument("--format", choices=formats.SPELLINGS)
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--quality", type=int)
@@ -437,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("template")
     p.add_argument("values", nargs="*", metavar="name=value")
     p.add_argument("--format", default="png",
-                   choices=("webp", "avif", "png", "jpeg", "jpg", "gif", "auto"))
+                   choices=formats.URL_SPELLINGS)
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--quality", type=int)

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TypeVar
 from urllib.parse import quote
 
+from . import formats
 from .config import Limits
 from .errors import BadRequest, InvalidValue, NotFound, URITooLong
-
-CONTENT_TYPES = {
-    "webp": "image/webp",
-    "avif": "image/avif",
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "gif": "image/gif",
-}
 
 
 @dataclass(frozen=True)
 class OutputOptions:
     """What to encode: format, optional size (aspect kept unless both), quality, dpr."""
 
-    format: str = "png"              # one of CONTENT_TYPES (never "auto" here)
+    format: str = "png"              # a Format's name (never an alias or "auto" here)
     width: int | None = None
     height: int | None = None
     quality: int | None = None       # None: the encoder table's default
@@ -34,10 +27,6 @@ class OutputOptions:
 
 # Everything below parses a request into a RenderSpec and defines its canonical form, the one
 # string that is signed and cached. docs/signing.md specifies it for other languages.
-
-# Formats a URL may ask for; "jpg" is an alias and "auto" is chosen from Accept later.
-REQUEST_FORMATS = ("webp", "avif", "png", "jpeg", "jpg", "gif", "auto")
-FORMAT_ALIASES: Mapping[str, str] = MappingProxyType({"jpg": "jpeg"})
 
 # Output options share the query with template variables, so no variable may use these names.
 RESERVED = frozenset({"w", "h", "q", "dpr", "v", "exp", "debug"})
@@ -63,7 +52,7 @@ class RenderSpec:
     """A parsed, validated image request: template, format, raw variables and output options."""
 
     template: str
-    fmt: str                                     # as requested: one of REQUEST_FORMATS
+    fmt: str                                     # as in the URL: formats.URL_SPELLINGS
     variables: tuple[tuple[str, str], ...] = ()  # sorted by name; raw decoded strings
     width: int | None = None
     height: int | None = None
@@ -76,9 +65,9 @@ class RenderSpec:
     @property
     def fixed_format(self) -> str | None:
         """The output format the URL pins (alias resolved), or None for `auto`."""
-        if self.fmt == "auto":
+        if self.fmt == formats.AUTO:
             return None
-        return FORMAT_ALIASES.get(self.fmt, self.fmt)
+        return formats.get(self.fmt).name
 
     def params(self) -> tuple[tuple[str, str], ...]:
         """Every query pair, variables and options alike, as canonical strings sorted by name."""
@@ -111,17 +100,34 @@ class RenderSpec:
 
     def output_options(self, fmt_resolved: str) -> OutputOptions:
         """The encoder's options once the format is known (`auto` negotiated, aliases resolved)."""
-        fmt = FORMAT_ALIASES.get(fmt_resolved, fmt_resolved)
-        if fmt not in CONTENT_TYPES:
-            raise ValueError(f"not an output format: {fmt_resolved!r}")
-        return OutputOptions(format=fmt, width=self.width, height=self.height,
-                             quality=self.quality, dpr=1.0 if self.dpr is None else self.dpr)
+        return OutputOptions(format=formats.get(fmt_resolved).name, width=self.width,
+                             height=self.height, quality=self.quality,
+                             dpr=1.0 if self.dpr is None else self.dpr)
 
 
 def _encode(text: str) -> str:
     # Every byte of the UTF-8 form except A-Z a-z 0-9 - . _ ~ becomes %XX (uppercase hex), the
     # same set JavaScript's encodeURIComponent leaves alone minus ! ' ( ) *.
     return quote(text, safe="")
+
+
+def url_value(name: str, value: object) -> str:
+    """The one spelling in a URL of a value given as JSON, CSV, CLI or Python data.
+
+    Every door that takes typed values (sign_url, the JSON API, batch rows, the playground)
+    spells them here, so the same value is the same URL (and signature) whichever door mints it.
+    """
+    # bool before int: bool is an int subclass, and templates parse "true", not "True".
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidValue(f"{name}: not a finite number", field=name)
+        # 2.0 -> "2": JSON and CSV readers cannot tell them apart, and dpr has one spelling.
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (str, int)):
+        return str(value)
+    raise InvalidValue(f"{name}: expected a string, number or boolean", field=name)
 
 
 def format_dpr(dpr: float) -> str:
@@ -136,8 +142,8 @@ def parse_request(template: str, fmt: str, query: Iterable[tuple[str, str]], url
         raise URITooLong(f"URL longer than {limits.max_url_bytes} bytes")
     if not TEMPLATE_NAME.fullmatch(template):
         raise NotFound("unknown template")
-    if fmt not in REQUEST_FORMATS:
-        raise InvalidValue(f"unsupported format; use one of {', '.join(REQUEST_FORMATS)}",
+    if fmt not in formats.URL_SPELLINGS:
+        raise InvalidValue(f"unsupported format; use one of {', '.join(formats.URL_SPELLINGS)}",
                            field="fmt")
     pairs: dict[str, str] = {}
     for key, value in query:

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import re
 import secrets
 from collections.abc import Mapping, Sequence
 
 from itsdangerous import Signer
 
+from . import formats
 from .config import Limits
 from .errors import Expired, Forbidden, InvalidValue, URITooLong
-from .spec import RESERVED, RenderSpec, parse_request
+from .spec import RESERVED, RenderSpec, parse_request, url_value
 
 # Changing the salt invalidates every URL ever sent: it names the scheme's version.
 SALT = "picstream.url.v1"
@@ -65,19 +65,28 @@ def verify(sig: str, spec: RenderSpec, keys: Sequence[str], *, now: float,
 
 def verify_raw(sig: str, template: str, fmt: str, pairs: Sequence[tuple[str, str]],
                keys: Sequence[str], *, allow_unsafe: bool) -> str:
-    """Check the signature over the decoded pairs; return the canonical signed path.
+    """Check the signature over the decoded pairs; return the image's one canonical path.
 
     It runs before any value is validated, so an unsigned request learns nothing from the
     validator: a tampered value is a 403, never a 400 that tells which values parse. Valid
     URLs spell every option one way, so the canonical form of the raw pairs equals that of
-    the parsed spec.
+    the parsed spec. A format alias (`jpg`) was signed as written: its canonical path names
+    the format (`jpeg`) and is signed anew with the newest key, so old URLs keep working
+    through the redirect while every cache holds the image under one URL.
     """
-    canonical = RenderSpec(template=template, fmt=fmt, variables=tuple(sorted(pairs))).canonical()
+    spec = RenderSpec(template=template, fmt=fmt, variables=tuple(sorted(pairs)))
+    canonical = spec.canonical()
     if sig == UNSAFE_SIGNATURE:
         if not allow_unsafe:
             raise Forbidden("invalid signature")
     elif not _matches(sig, canonical, keys):
         raise Forbidden("invalid signature")
+    named = formats.canonical_name(fmt)
+    if named != fmt:
+        spec = RenderSpec(template=template, fmt=named, variables=spec.variables)
+        canonical = spec.canonical()
+        if sig != UNSAFE_SIGNATURE:
+            sig = sign(spec, keys)
     return f"{PATH_PREFIX}{sig}/{canonical}"
 
 
@@ -126,16 +135,17 @@ def build_spec(template: str, variables: Mapping[str, str | int | float | bool],
         if name in RESERVED:
             raise InvalidValue(f"{name}: reserved for an output option; use its argument",
                                field=name)
-        pairs.append((name, _text(name, value)))
+        pairs.append((name, url_value(name, value)))
     options = {"w": width, "h": height, "q": quality, "v": version, "exp": expires}
     for name, option in options.items():
         if option is not None:
-            pairs.append((name, _text(name, option)))
+            pairs.append((name, url_value(name, option)))
     if dpr is not None:
-        pairs.append(("dpr", _text("dpr", dpr)))
+        pairs.append(("dpr", url_value("dpr", dpr)))
     if debug:
         pairs.append(("debug", "1"))
-    return parse_request(template, fmt, pairs, 0, limits)
+    # Minted URLs name the format, never an alias: one image, one URL.
+    return parse_request(template, formats.canonical_name(fmt), pairs, 0, limits)
 
 
 def signed_url(spec: RenderSpec, keys: Sequence[str], *, base_url: str = "",
@@ -174,19 +184,5 @@ def sign_srcset(template: str, variables: Mapping[str, str | int | float | bool]
         url = sign_url(template, variables, keys=keys, fmt=fmt, width=width,
                        dpr=None if dpr == 1 else float(dpr), base_url=base_url,
                        **options)  # type: ignore[arg-type]
-        entries.append(f"{url} {_text('dpr', float(dpr))}x")
+        entries.append(f"{url} {url_value('dpr', float(dpr))}x")
     return ", ".join(entries)
-
-
-def _text(name: str, value: object) -> str:
-    # bool before int: bool is an int subclass and str(True) is not what templates parse.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidValue(f"{name}: not a finite number", field=name)
-        # 2.0 -> "2" so that dpr=2.0 meets the one spelling parse_request accepts.
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, (str, int)):
-        return str(value)
-    raise InvalidValue(f"{name}: expected a string, number or boolean", field=name)

@@ -7,9 +7,10 @@ from urllib.parse import parse_qsl
 import pytest
 from yarl import URL
 
+from proxy import formats
 from proxy.config import Limits
 from proxy.errors import BadRequest, InvalidValue, NotFound, URITooLong
-from proxy.spec import CONTENT_TYPES, RESERVED, OutputOptions, RenderSpec, parse_request
+from proxy.spec import RESERVED, OutputOptions, RenderSpec, parse_request, url_value
 
 LIMITS = Limits()
 
@@ -101,10 +102,30 @@ def test_bad_format_is_invalid_value(fmt: str) -> None:
 
 def test_formats_and_aliases() -> None:
     assert parse([], fmt="jpg").fixed_format == "jpeg"
-    assert parse([], fmt="jpg").canonical() == "card.jpg"   # signed as requested
+    # Verified as signed (old URLs); the GET answers it with a 301 to `.jpeg`.
+    assert parse([], fmt="jpg").canonical() == "card.jpg"
     assert parse([], fmt="auto").fixed_format is None
-    for fmt in CONTENT_TYPES:
+    for fmt in formats.NAMES:
         assert parse([], fmt=fmt).fixed_format == fmt
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (True, "true"), (False, "false"), (2.0, "2"), (1.5, "1.5"), (-0.25, "-0.25"), (0, "0"),
+    (42, "42"), ("Zoë 🚀", "Zoë 🚀"), ("", ""), (1e20, "100000000000000000000"),
+])
+def test_url_value_spells_each_value_one_way(value: object, text: str) -> None:
+    assert url_value("x", value) == text
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (float("nan"), "x: not a finite number"), (float("inf"), "x: not a finite number"),
+    ([1], "x: expected a string, number or boolean"),
+    (None, "x: expected a string, number or boolean"),
+])
+def test_url_value_refuses_what_no_url_can_carry(value: object, message: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        url_value("x", value)
+    assert caught.value.public == message and caught.value.field == "x"
 
 
 @pytest.mark.parametrize(("name", "value"), [

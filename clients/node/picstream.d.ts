@@ -4,7 +4,7 @@
 export type Params = Record<string, string | number | boolean>;
 
 /** Image formats a URL may ask for (`auto` picks one from the Accept header). */
-export type Format = 'webp' | 'avif' | 'png' | 'jpeg' | 'jpg' | 'gif' | 'auto';
+export type Format = 'webp' | 'avif' | 'png' | 'jpeg' | 'gif' | 'auto';
 
 /** The signed string: `template.fmt?name=value&...`, pairs sorted by name. */
 export function canonical(template: string, fmt: Format, params?: Params): string;

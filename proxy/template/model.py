@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .. import formats
+
 Box = tuple[int, int, int, int]
 RGBA = tuple[int, int, int, int]
 
@@ -23,7 +25,7 @@ Anchor = Literal["fill", "centre", "north", "south", "east", "west", "north-east
 Align = Literal["left", "centre", "right"]
 VAlign = Literal["top", "middle", "bottom"]
 
-FORMATS = ("webp", "avif", "png", "jpeg", "gif")
+FORMATS = formats.NAMES
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,15 @@ from typing import Any, cast
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from .. import formats
 from ..errors import BadRequest, FieldError, InvalidBody, TooLarge
 from ..sources.assets import AssetBackend, AssetInfo, asset_id
 from ..sources.fetch import RASTER_FORMATS
-from ..spec import CONTENT_TYPES
 from .api_body import read_body
 from .keys import ASSETS, SETTINGS
 
-ASSET_TYPES = {**CONTENT_TYPES, "heif": "image/heif", "svg": "image/svg+xml"}
+ASSET_TYPES = {**{fmt.name: fmt.content_type for fmt in formats.ALL},
+               "heif": "image/heif", "svg": "image/svg+xml"}
 
 
 def _assets(request: web.Request) -> AssetBackend:

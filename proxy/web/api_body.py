@@ -7,22 +7,21 @@ what passes becomes the same RenderSpec a signed GET carries, signed and version
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from .. import formats
 from ..config import Settings
 from ..errors import BadRequest, FieldError, InvalidBody, NotFound, ProxyError, TooLarge
-from ..spec import FORMAT_ALIASES, RESERVED, RenderSpec, parse_request
+from ..spec import RESERVED, RenderSpec, parse_request, url_value
 from ..template.model import Template
 from ..template.values import Values, coerce, coerce_one
 from ..urls import sign_path
 from .keys import REGISTRY, SETTINGS
 
-API_FORMATS = ("webp", "avif", "png", "jpeg", "jpg", "gif")
 # JSON output option -> the URL's option name (parse_request reports errors by the latter).
 OUTPUT_OPTIONS = {"width": "w", "height": "h", "quality": "q", "dpr": "dpr"}
 OPTION_FIELDS = {short: f"output.{name}" for name, short in OUTPUT_OPTIONS.items()}
@@ -76,20 +75,6 @@ def check_keys(data: Mapping[str, Any], allowed: set[str], prefix: str) -> list[
             for name in sorted(set(data) - allowed)][:20]
 
 
-def as_text(value: object) -> str | None:
-    """A JSON scalar as the string a URL would carry, or None for other types."""
-    # bool before int: bool is an int subclass and templates parse "true", not "True".
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, (str, int)):
-        return str(value)
-    return None
-
-
 def _variables(template: Template, raw: object, settings: Settings,
                errors: list[FieldError]) -> list[tuple[str, str]]:
     if raw is None:
@@ -109,11 +94,8 @@ def _variables(template: Template, raw: object, settings: Settings,
         if var is None:
             errors.append(FieldError(where, f"unknown variable for template {template.name}"))
             continue
-        text = as_text(value)
-        if text is None:
-            errors.append(FieldError(where, "expected a string, number or boolean"))
-            continue
         try:
+            text = url_value(name, value)
             # The URL's own checks (valid Unicode, limits.max_text_length), then the type's.
             parse_request(template.name, "png", [(name, text)], 0, settings.limits)
             coerce_one(var, text)
@@ -144,10 +126,12 @@ def _output(template: Template, raw: object, settings: Settings,
     errors.extend(check_keys(raw, {"format", *OUTPUT_OPTIONS}, "output."))
     requested = raw.get("format")
     if requested is not None:
-        if not isinstance(requested, str) or requested not in API_FORMATS:
-            errors.append(FieldError("output.format", f"expected one of {', '.join(API_FORMATS)}"))
+        found = formats.find(requested) if isinstance(requested, str) else None
+        if found is None:
+            errors.append(FieldError("output.format",
+                                     f"expected one of {', '.join(formats.SPELLINGS)}"))
         else:
-            fmt = FORMAT_ALIASES.get(requested, requested)
+            fmt = found.name
             if fmt not in template.formats:
                 errors.append(FieldError("output.format",
                                          f"template {template.name} is not offered as {fmt}"))
@@ -159,12 +143,12 @@ def _output(template: Template, raw: object, settings: Settings,
         where = f"output.{name}"
         ok_type = (isinstance(value, (int, float)) and not isinstance(value, bool)
                    if name == "dpr" else isinstance(value, int) and not isinstance(value, bool))
-        text = as_text(value) if ok_type else None
-        if text is None:
+        if not ok_type:
             errors.append(FieldError(where, "expected a number" if name == "dpr"
                                      else "expected an integer"))
             continue
         try:
+            text = url_value(short, value)
             parse_request(template.name, fmt, [(short, text)], 0, settings.limits)
         except ProxyError as exc:
             errors.append(FieldError(where, _strip_name(exc.public, short)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import formats
+
 _JSON = "application/json"
 _ERROR_REASONS = {400: "Malformed request (not JSON)", 401: "No API key (or none configured)",
                   403: "Wrong API key", 404: "Not found", 413: "Body or batch too large",
@@ -49,7 +51,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "format": {"enum": ["webp", "avif", "png", "jpeg", "jpg", "gif"]},
+            "format": {"enum": list(formats.SPELLINGS)},
             "width": {"type": "integer", "minimum": 1},
             "height": {"type": "integer", "minimum": 1},
             "quality": {"type": "integer", "minimum": 1, "maximum": 100},

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import formats
 from ..errors import BadRequest, InvalidValue, Unauthorized
 from ..spec import format_dpr
 from ..template.describe import describe_template
@@ -35,7 +36,6 @@ COOKIE = "picstream_playground_key"
 # Everything the page needs is same-origin; previews are fetched and shown as blob: URLs.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-EMAIL_FORMATS = ("png", "jpeg")
 
 
 def setup_playground(app: web.Application) -> None:
@@ -137,8 +137,7 @@ def _output(raw: Any, template: Template, max_side: int
     """format, width, height, dpr, explain from the request's `output` object."""
     if not isinstance(raw, dict):
         raise BadRequest("output: expected an object", field="output")
-    fmt = str(raw.get("format") or template.formats[0])
-    fmt = "jpeg" if fmt == "jpg" else fmt
+    fmt = formats.canonical_name(str(raw.get("format") or template.formats[0]))
     if fmt not in template.formats:
         raise InvalidValue(f"format: one of {', '.join(template.formats)}", field="format")
     width = _side(raw, "width", max_side)
@@ -212,8 +211,8 @@ async def sign(request: web.Request) -> web.Response:
     url_1x = sign_url(template.name, variables, fmt=fmt, base_url=origin, **common)
     img = (f'<img src="{html.escape(url_1x)}" srcset="{html.escape(srcset)}" '
            f'width="{css_w}" height="{css_h}" alt="{alt}">')
-    email_fmt = fmt if fmt in EMAIL_FORMATS else next(
-        (f for f in EMAIL_FORMATS if f in template.formats), fmt)
+    email_fmt = fmt if fmt in formats.EMAIL_NAMES else next(
+        (f for f in formats.EMAIL_NAMES if f in template.formats), fmt)
     # Mail clients ignore srcset: send the 2x image and pin the 1x size in attributes.
     email_url = sign_url(template.name, variables, fmt=email_fmt, dpr=2, base_url=origin,
                          **{**common, "width": css_w})

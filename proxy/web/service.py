@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .. import formats
 from ..cache import BoundedDict, ByteLRU, CachedImage, DiskCache, SingleFlight
 from ..config import Settings
 from ..errors import RenderTimeout
 from ..render import OutputLimits, RenderJob, RenderMemo, render
 from ..render.context import TextFit
 from ..sources.resolve import SourceResolver
-from ..spec import CONTENT_TYPES, RenderSpec
+from ..spec import RenderSpec
 from ..template.model import Template
 from ..template.values import Values
 from .freshness import drawn_etag
@@ -138,7 +139,7 @@ class ImageService:
                 template.name, fmt, rendered.render_ms,
                 fetch_ms if self.sources is not None and fetch_ms else None,
                 tuple(fallback_reason.split(", ")) if fallback_reason else ())
-        return CachedImage(data=rendered.data, content_type=CONTENT_TYPES[fmt],
+        return CachedImage(data=rendered.data, content_type=formats.get(fmt).content_type,
                            width=rendered.width, height=rendered.height,
                            etag=drawn_etag(key, fallback_reason),
                            render_ms=rendered.render_ms, fallback_reason=fallback_reason,

@@ -12,7 +12,7 @@ from yarl import URL
 from proxy.urls import sign_url
 from tests.conftest import TEST_KEYS
 from tests.nginx.test_nginx import path_of, prefix, stack  # noqa: F401
-from tests.support.spellings import SPELLINGS, canonical_path
+from tests.support.spellings import SPELLINGS, canonical_path, jpg_and_jpeg_paths
 from tests.web.test_accept_buckets import ACCEPT_TABLE
 
 
@@ -39,6 +39,19 @@ async def test_non_canonical_spelling_redirects_through_nginx_and_is_never_store
             assert headers["Location"] == path
     assert app.seen[path_of(nginx.url + variant)] == 2    # nginx kept nothing for it
     assert (await raw_get(nginx.url + path))[0] == 200
+
+
+async def test_a_jpg_url_redirects_through_nginx_to_the_jpeg_url_and_is_never_stored(
+        stack) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    nginx, app = stack
+    legacy, canonical = jpg_and_jpeg_paths()
+    for _ in range(2):
+        status, headers, _ = await raw_get(nginx.url + legacy)
+        assert (status, headers["Location"]) == (301, canonical)
+        assert headers["Cache-Control"] == "no-store"
+    assert app.seen[path_of(nginx.url + legacy)] == 2
+    status, headers, _ = await raw_get(nginx.url + canonical)
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
 
 
 async def test_nginx_and_the_app_pick_the_same_accept_bucket(stack) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from proxy.urls import sign_url
+from proxy.config import Limits
+from proxy.spec import parse_request
+from proxy.urls import sign_path, sign_url
 from tests.conftest import TEST_KEYS
 
 # Values chosen so every rule below has something to act on: a space, a letter, a tilde
@@ -19,6 +21,14 @@ VARIABLES = {"name": "Yann Smith", "title": "(a~b! café"}
 def canonical_path() -> str:
     """The canonical signed path the spellings below are made from."""
     return sign_url("social-card", VARIABLES, keys=TEST_KEYS, fmt="png", width=300)
+
+
+def jpg_and_jpeg_paths() -> tuple[str, str]:
+    """A URL minted with the `jpg` alias (as older tools did: signed over `.jpg`) and the one
+    canonical URL of the same image (`.jpeg`), which every tool mints now."""
+    pairs = sorted({**VARIABLES, "w": "300"}.items())
+    legacy = sign_path(parse_request("social-card", "jpg", pairs, 0, Limits()), TEST_KEYS)
+    return legacy, sign_url("social-card", VARIABLES, keys=TEST_KEYS, fmt="jpeg", width=300)
 
 
 def _query(path: str, change: Callable[[list[str]], list[str]]) -> str:

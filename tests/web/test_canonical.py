@@ -10,7 +10,7 @@ from yarl import URL
 
 from proxy.urls import yarl_spelling
 from proxy.web.keys import SERVICE
-from tests.support.spellings import SPELLINGS, canonical_path
+from tests.support.spellings import SPELLINGS, canonical_path, jpg_and_jpeg_paths
 
 
 async def get(url: str) -> tuple[int, dict[str, str]]:
@@ -58,3 +58,24 @@ async def test_the_spelling_aiohttp_clients_send_is_served_without_a_redirect_lo
     assert (await get(base + yarl_spelling(path)))[0] == 200
     async with aiohttp.ClientSession() as session, session.get(base + path) as resp:
         assert resp.status == 200 and not resp.history
+
+
+async def test_a_url_signed_as_jpg_redirects_to_its_one_jpeg_url(
+        live) -> None:  # type: ignore[no-untyped-def]
+    base, app = live
+    legacy, canonical = jpg_and_jpeg_paths()
+    assert ".jpg?" in legacy and ".jpeg?" in canonical
+    assert legacy.split("/")[2] != canonical.split("/")[2]      # signed anew for `.jpeg`
+    status, headers = await get(base + legacy)
+    assert status == 301 and headers["Location"] == canonical
+    assert headers["Cache-Control"] == "no-store"
+    status, headers = await get(base + canonical)
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    assert set(app[SERVICE].known_urls) == {canonical}
+
+
+async def test_a_tampered_jpg_url_is_403_not_a_redirect(live) -> None:  # type: ignore[no-untyped-def]
+    base, _ = live
+    legacy, _ = jpg_and_jpeg_paths()
+    status, headers = await get(base + legacy.replace("Yann", "Jann"))
+    assert status == 403 and "Location" not in headers
