@@ -20,10 +20,10 @@ from ..sources.resolve import SourceResolver
 from ..template.registry import Registry
 from .api import setup_api
 from .gate import RenderGate
-from .images import handle_image
+from .images import IMAGE_ROUTE, handle_image
 from .keys import ACCESS_LOG, ASSETS, FETCHER, METRICS, REGISTRY, SERVICE, SETTINGS
 from .metrics_route import setup_metrics
-from .middleware import errors_and_access_log
+from .middleware import RECORDER, RequestRecorder, errors_and_access_log
 from .ops import healthz, readyz
 from .playground import setup_playground
 from .service import ImageService
@@ -73,10 +73,12 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     # aiohttp refuses request lines over 8190 bytes with its own 400; let ours answer 414. Every
     # line the shipped nginx.conf passes on (16 KiB buffers) reaches the app's 414 too.
     line = max(settings.limits.max_url_bytes + 1024, NGINX_MAX_REQUEST_LINE_BYTES)
-    app = web.Application(middlewares=[errors_and_access_log()],
+    recorder = RequestRecorder()
+    app = web.Application(middlewares=[errors_and_access_log(recorder)],
                           client_max_size=settings.api.max_body_bytes,
                           handler_args={"max_line_size": line, "max_field_size": 16384})
     app[SETTINGS] = settings
+    app[RECORDER] = recorder
     if access_log is not None:
         app[ACCESS_LOG] = access_log
         app.on_cleanup.append(lambda _: _flushed(access_log))
@@ -84,8 +86,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
                                          reload=settings.templates.reload, font_ok=font_ok,
                                          watch=(Path(settings.templates.fonts_dir),))
     app.cleanup_ctx.append(_resources)
-    image_route = "/i/{sig}/{template:[a-z0-9][a-z0-9-]{0,63}}.{fmt:[a-z]+}"
-    app.router.add_get(image_route, handle_image)  # HEAD too
+    app.router.add_get(IMAGE_ROUTE, handle_image)  # HEAD too
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     setup_api(app)  # after _resources: its cleanup_ctx needs the ImageService

@@ -20,7 +20,6 @@ from .facts import RequestFacts
 from .freshness import Lifetime, cache_control, etag, is_not_modified
 from .http import negotiate_format
 from .keys import FACTS, REGISTRY, SERVICE, SETTINGS
-from .service import ImageService
 
 
 def _fallback_format(template_background: str) -> str:
@@ -48,7 +47,7 @@ def _image_response_headers(image: CachedImage, headers: Mapping[str, str],
             "X-Content-Type-Options": "nosniff"}
 
 
-def _respond(request: web.Request, image: CachedImage, headers: dict[str, str],
+def _respond(request: web.BaseRequest, image: CachedImage, headers: dict[str, str],
              facts: RequestFacts, started: float) -> web.Response:
     """`headers` are the response's own (a copy): Server-Timing is added to them."""
     total_ms = (time.perf_counter() - started) * 1000
@@ -64,17 +63,23 @@ def _not_modified(facts: RequestFacts, headers: Mapping[str, str]) -> web.Respon
     return web.Response(status=304, headers=headers)
 
 
-def _fast_path(request: web.Request, service: ImageService,
+# The image route; also the metrics label of hits answered before routing (web/hits.py).
+IMAGE_ROUTE = "/i/{sig}/{template:[a-z0-9][a-z0-9-]{0,63}}.{fmt:[a-z]+}"
+
+
+def memory_hit(request: web.BaseRequest, app: web.Application,
                facts: RequestFacts) -> web.Response | None:
     """A memory hit for a canonical URL verified before: identical bytes verify identically.
 
     Measured: the full path (parse, HMAC, coerce, keys) is most of a hit's cost in Python;
     this keeps hits near the ceiling of a fixed-body aiohttp server. The template version and
     the expiry are re-checked, so an edited template or an expired link takes the full path.
+    Needs no routing (web/hits.py calls it first): the index holds canonical URLs only.
     """
     started = time.perf_counter()
+    service = app[SERVICE]
     key = request.raw_path
-    if request.match_info["fmt"] == "auto":
+    if key.partition("?")[0].endswith(".auto"):
         key += "\n" + negotiate_format(request.headers.get("Accept", ""), "?")
     known = service.known_urls.get(key)
     if known is None:
@@ -87,7 +92,7 @@ def _fast_path(request: web.Request, service: ImageService,
             return None
         # The lifetime shrinks as `exp` nears (web/freshness.py).
         headers["Cache-Control"] = cache_control(known.lifetime, service.settings.cache, now)
-    if request.app[REGISTRY].get(known.template).version != known.version:
+    if app[REGISTRY].get(known.template).version != known.version:
         return None
     facts.template = known.template
     if is_not_modified(request.headers.get("If-None-Match"), headers["ETag"]):
@@ -146,7 +151,7 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     app = request.app
     service = app[SERVICE]
     facts = request[FACTS]
-    fast = _fast_path(request, service, facts)
+    fast = memory_hit(request, app, facts)
     if fast is not None:
         return fast
     started = time.perf_counter()

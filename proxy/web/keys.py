@@ -18,8 +18,8 @@ from .service import ImageService, RenderObserver
 class RequestObserver(RenderObserver, Protocol):
     """What the middleware and the image service report to (web/metrics_route.py)."""
 
-    def observe_request(self, request: web.Request, status: int, elapsed_ms: float,
-                        facts: RequestFacts) -> None:
+    def observe_request(self, request: web.BaseRequest, status: int, elapsed_ms: float,
+                        facts: RequestFacts, route: str | None = None) -> None:
         """Record one request."""
 
 

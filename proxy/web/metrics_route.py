@@ -27,10 +27,14 @@ class RequestMetrics:
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def observe_request(self, request: web.Request, status: int, elapsed_ms: float,
-                        facts: RequestFacts) -> None:
-        """Count one request by route, status and template, and time it."""
-        self.metrics.observe_request(_route(request), request.method, status,
+    def observe_request(self, request: web.BaseRequest, status: int, elapsed_ms: float,
+                        facts: RequestFacts, route: str | None = None) -> None:
+        """Count one request by route (found from the request when not given), status and
+        template, and time it."""
+        if route is None:
+            assert isinstance(request, web.Request)   # routed: the middleware's requests
+            route = _route(request)
+        self.metrics.observe_request(route, request.method, status,
                                      elapsed_ms / 1000, facts.tier, facts.template)
         if facts.error_code is not None:
             self.metrics.observe_error(facts.error_code, facts.template)

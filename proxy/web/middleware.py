@@ -37,7 +37,7 @@ def error_response(error: ProxyError) -> web.Response:
                         content_type="application/json", headers=headers)
 
 
-def _loggable_path(request: web.Request) -> str:
+def _loggable_path(request: web.BaseRequest) -> str:
     # Signatures are bearer capabilities: keep them out of logs.
     path = request.path
     if path.startswith("/i/"):
@@ -47,20 +47,59 @@ def _loggable_path(request: web.Request) -> str:
     return path[:512]
 
 
-def errors_and_access_log() -> Middleware:
+class RequestRecorder:
+    """Request ids, and the one access line and metrics record of each finished request.
+
+    Shared by the middleware and the hit handler that answers before routing (web/hits.py),
+    so a hit is logged and counted exactly like any other request.
+    """
+
+    def __init__(self) -> None:
+        # Request ids: a random prefix per app and a counter, unique within the process's life
+        # without a urandom call per request (the hit path's budget is tens of microseconds).
+        self.prefix = secrets.token_hex(5)
+        self.counter = itertools.count(1)
+
+    def start(self, request: web.BaseRequest) -> RequestFacts:
+        """The request's facts, with its id: a caller's id is kept (tracing through nginx and
+        the CDN) only when it is a plain token."""
+        given = request.headers.get("X-Request-Id", "")
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else (
+            f"{self.prefix}{next(self.counter):06x}")
+        facts = request[FACTS] = RequestFacts(request_id)
+        return facts
+
+    def finish(self, app: web.Application, request: web.BaseRequest, facts: RequestFacts,
+               status: int, size: int | None, elapsed_ms: float,
+               route: str | None = None) -> None:
+        """Count the request and write its access line."""
+        metrics = app.get(METRICS)
+        if metrics is not None:
+            metrics.observe_request(request, status, elapsed_ms, facts, route)
+        fields = {
+            "request_id": facts.request_id, "method": request.method,
+            "path": _loggable_path(request), "status": status, "bytes": size,
+            "ms": round(elapsed_ms, 2), "code": facts.error_code, "cache": facts.tier,
+            "template": facts.template,
+        }
+        access = app.get(ACCESS_LOG)
+        if access is not None:
+            access.write(fields)
+        else:
+            log.info("request", extra={"fields": fields})
+
+
+# Here rather than in keys.py, which this module imports from.
+RECORDER = web.AppKey("recorder", RequestRecorder)
+
+
+def errors_and_access_log(recorder: RequestRecorder) -> Middleware:
     """Give each request an id and its facts, map errors to responses, log one line each."""
-    # Request ids: a random prefix per app and a counter, unique within the process's life
-    # without a urandom call per request (the hit path's budget is tens of microseconds).
-    prefix = secrets.token_hex(5)
-    counter = itertools.count(1)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        # A caller's id is kept (tracing through nginx and the CDN) only when a plain token.
-        given = request.headers.get("X-Request-Id", "")
-        request_id = given if given and _REQUEST_ID.fullmatch(given) else (
-            f"{prefix}{next(counter):06x}")
-        facts = request[FACTS] = RequestFacts(request_id)
+        facts = recorder.start(request)
+        request_id = facts.request_id
         started = time.perf_counter()
         status = 500
         size: int | None = None
@@ -94,21 +133,7 @@ def errors_and_access_log() -> Middleware:
             response.headers["X-Request-Id"] = request_id
             return response
         finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            app = request.app
-            metrics = app.get(METRICS)
-            if metrics is not None:
-                metrics.observe_request(request, status, elapsed_ms, facts)
-            fields = {
-                "request_id": request_id, "method": request.method,
-                "path": _loggable_path(request), "status": status, "bytes": size,
-                "ms": round(elapsed_ms, 2), "code": facts.error_code, "cache": facts.tier,
-                "template": facts.template,
-            }
-            access = app.get(ACCESS_LOG)
-            if access is not None:
-                access.write(fields)
-            else:
-                log.info("request", extra={"fields": fields})
+            recorder.finish(request.app, request, facts, status, size,
+                            (time.perf_counter() - started) * 1000)
 
     return middleware

@@ -21,6 +21,8 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_runner import GracefulExit
 
+from .hits import hits_first
+
 log = logging.getLogger("picstream.protocol")
 
 
@@ -58,11 +60,13 @@ class _JsonErrorServer(web.Server):
 
 
 class JsonErrorRunner(web.AppRunner):
-    """An AppRunner whose connections answer protocol errors with our JSON and no-store."""
+    """An AppRunner whose connections answer protocol errors with our JSON and no-store, and
+    known memory hits before routing (web/hits.py)."""
 
     async def _make_server(self) -> web.Server:
         plain = await super()._make_server()
-        return _JsonErrorServer(plain.request_handler, request_factory=plain.request_factory,
+        return _JsonErrorServer(hits_first(self.app, plain.request_handler),
+                                request_factory=plain.request_factory,
                                 handler_cancellation=plain.handler_cancellation,
                                 loop=plain._loop, **plain._kwargs)
 

@@ -10,12 +10,15 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aiohttp.web_runner import BaseRunner
 
 from proxy.config import Server, Settings, replace
 from proxy.web.app import create_app
+from proxy.web.protocol import JsonErrorRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,14 +30,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+class ServeServer(TestServer):
+    """A TestServer with `picstream serve`'s runner: protocol errors as JSON, known memory
+    hits answered before routing (proxy/web/hits.py), as in production."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return JsonErrorRunner(self.app, **kwargs)
+
+
 async def start_app(settings: Settings, **kwargs: object) -> tuple[TestServer, web.Application]:
-    """Start create_app(settings) on 127.0.0.1 on a real port; caller closes the server."""
+    """Start create_app(settings) on 127.0.0.1 on a real port, served as `picstream serve`
+    serves it; caller closes the server."""
     port = free_port()
     if settings.server.public_base_url == Server().public_base_url:
         # URLs minted by the app (API, playground) use the public base: here, the app itself.
         settings = replace(settings, server={"public_base_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings, **kwargs)  # type: ignore[arg-type]
-    server = TestServer(app, host="127.0.0.1", port=port)
+    server = ServeServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     return server, app
 
