@@ -29,7 +29,7 @@ from .template.load import load_template
 from .template.model import Layer, SvgLayer, Template, TextLayer, Variable
 from .template.refs import layer_strings, references, substitute, xml_escape
 from .template.registry import Registry
-from .template.values import Values, coerce
+from .template.values import Values, coerce, is_drawn
 
 Severity = Literal["error", "warning"]
 
@@ -361,17 +361,24 @@ def _check_formats(template: Template, memo: RenderMemo, report: Report) -> None
 def _note_fits(template: Template, case: _Case, fits: Sequence[TextFit], report: Report) -> None:
     """Record each text layer's fit; a cut is a warning naming the layer and the fitted size."""
     for fit in fits:
-        layer = template.layers[fit.layer_index]
         report.fits.append(FitNote(case.name, fit.layer_index, fit.size, fit.lines, fit.cut))
-        if not fit.cut or not isinstance(layer, TextLayer):
+        if not fit.cut:
+            continue
+        layer = _text_of(template, fit, case)
+        if layer is None:
             continue
         names = sorted(references(layer.text))
-        where = f"{report.file}: layers[{fit.layer_index}]"
-        needed = _lines_needed(template, layer, case, fit.size)
-        limit = _line_limit(layer, fit.size)
-        why = (f"{needed} lines needed, max_lines {layer.max_lines}"
-               if layer.max_lines is not None and layer.max_lines <= limit
-               else f"{needed} lines needed, the box holds {limit}")
+        where = f"{report.file}: layers[{fit.layer_index}]{fit.part}"
+        if fit.part:
+            # in a group the flow, not a box, gives the text its room
+            why = (f"max_lines {layer.max_lines} in the room the group gives it"
+                   if layer.max_lines is not None else "the room the group gives it")
+        else:
+            needed = _lines_needed(template, layer, case, fit.size)
+            limit = _line_limit(layer, fit.size)
+            why = (f"{needed} lines needed, max_lines {layer.max_lines}"
+                   if layer.max_lines is not None and layer.max_lines <= limit
+                   else f"{needed} lines needed, the box holds {limit}")
         if case.worst_vars & set(names):
             var = template.variables[next(n for n in names if n in case.worst_vars)]
             subject = (f'"{var.name}" at max_length {var.max_length or DEFAULT_MAX_LENGTH} '
@@ -380,6 +387,20 @@ def _note_fits(template: Template, case: _Case, fits: Sequence[TextFit], report:
             subject = f"text {case.label}"
         report.problems.append(Problem(
             "warning", where, f"{subject} is cut at {fit.size:g}px ({why})"))
+
+
+def _text_of(template: Template, fit: TextFit, case: _Case) -> TextLayer | None:
+    """The template's text layer a fit note is about: a layer, or a group's drawn child named
+    by the note's part (`.children[1].children[0]`, counting the children drawn)."""
+    node: Layer = template.layers[fit.layer_index]
+    if fit.part:
+        values = coerce(template, case.raw)
+        for index in (int(i) for i in re.findall(r"\[(\d+)\]", fit.part)):
+            drawn = [c for c in getattr(node, "children", ()) if is_drawn(c, values)]
+            if index >= len(drawn):
+                return None
+            node = drawn[index]
+    return node if isinstance(node, TextLayer) else None
 
 
 def _line_limit(layer: TextLayer, size: float) -> int:

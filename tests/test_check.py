@@ -126,3 +126,51 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     printed = capsys.readouterr().out
     assert "broken.toml: error" in printed
     assert "error: broken.toml: layers[0].text: references undefined variable {nickname}" in printed
+
+
+GROUPED = """
+size = [600, 200]
+background = "#ffffff"
+
+[variables.name]
+type = "text"
+max_length = 60
+default = "Ann"
+
+[variables.badge]
+type = "text"
+max_length = 10
+optional = true
+
+[[layers]]
+type = "group"
+box = [20, 20, 300, 160]
+direction = "column"
+
+[[layers.children]]
+type = "text"
+text = "{badge}"
+when = "badge"
+size = 20
+
+[[layers.children]]
+type = "text"
+text = "{name}"
+font = "Inter Bold"
+size = 40
+min_size = 20
+max_lines = 1
+"""
+
+
+def test_text_cut_inside_a_group_is_a_warning_naming_the_child(tmp_path: Path) -> None:
+    # Cut text in a group was not reported at all: the note named the group, not a text layer.
+    report = check_template(load_template(_write(tmp_path, "grouped", GROUPED)))
+    assert report.ok
+    cut = [p for p in report.problems if p.severity == "warning" and "is cut" in p.message]
+    assert cut, report.problems
+    # with the badge hidden the name is the group's first drawn child, else its second
+    assert {p.where for p in cut} <= {"grouped.toml: layers[0].children[0]",
+                                      "grouped.toml: layers[0].children[1]"}
+    assert all(p.message.startswith('"name" at max_length 60') for p in cut)
+    assert all("max_lines 1 in the room the group gives it" in p.message for p in cut)
