@@ -488,9 +488,9 @@ def _layer(
 
 
 def _effect(ctx: _Ctx, where: str, raw: Any, keys: dict[str, tuple[type, ...]],
-            ) -> dict[str, Any]:
+            variables: Mapping[str, Variable]) -> dict[str, Any]:
     """An effect's table (`shadow = { color = "#0008", dy = 3 }`): known keys, numbers >= 0
-    (offsets may be negative), colours that parse."""
+    (offsets may be negative), colours that parse or name a colour variable (`{accent}`)."""
     if not isinstance(raw, dict):
         raise ctx.fail(where, "expected a table")
     _check_keys(ctx, where, raw, keys)
@@ -500,10 +500,7 @@ def _effect(ctx: _Ctx, where: str, raw: Any, keys: dict[str, tuple[type, ...]],
             continue
         value = _get(ctx, where, raw, key, kinds)
         if key == "color":
-            try:
-                parse_color(value)
-            except ValueError as exc:
-                raise ctx.fail(f"{where}.color", str(exc)) from None
+            value = _colour_or_ref(ctx, f"{where}.color", value, variables)
         elif key == "padding":
             if (not isinstance(value, list) or len(value) != 2 or not all(
                     isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 200
@@ -527,13 +524,13 @@ def _text_style(ctx: _Ctx, where: str, raw: Mapping[str, Any], text: str,
     out: dict[str, Any] = {"case": case}
     if "shadow" in raw:
         out["shadow"] = Shadow(**_effect(ctx, f"{where}.shadow", raw["shadow"], {
-            "color": (str,), "dx": number, "dy": number, "blur": number}))
+            "color": (str,), "dx": number, "dy": number, "blur": number}, variables))
     if "outline" in raw:
         out["outline"] = Outline(**_effect(ctx, f"{where}.outline", raw["outline"], {
-            "color": (str,), "width": number}))
+            "color": (str,), "width": number}, variables))
     if "highlight" in raw:
         out["highlight"] = Highlight(**_effect(ctx, f"{where}.highlight", raw["highlight"], {
-            "color": (str,), "padding": (list,)}))
+            "color": (str,), "padding": (list,)}, variables))
     marked = [n for n in references(text) if n in variables and variables[n].markup]
     if markup.tags_in(text, palette) or marked:
         reason = markup.check(text, palette)

@@ -60,6 +60,9 @@ def layer_strings(layer: Layer) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if isinstance(layer, TextLayer):
         out += [("text", layer.text), ("color", layer.color)]
+        out += [(f"{name}.color", effect.color) for name, effect in (
+            ("shadow", layer.shadow), ("outline", layer.outline),
+            ("highlight", layer.highlight)) if effect is not None]
     elif isinstance(layer, RectLayer):
         out += [("fill", layer.fill or ""), ("stroke", layer.stroke or "")]
         if layer.gradient is not None:

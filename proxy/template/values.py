@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import cast
+from typing import TypeVar, cast
 
 from ..errors import InvalidValue
 from . import markup
@@ -20,9 +20,12 @@ from .model import (
     Fit,
     Gravity,
     GroupLayer,
+    Highlight,
     ImageLayer,
     Layer,
+    Outline,
     RectLayer,
+    Shadow,
     SvgLayer,
     Template,
     TextLayer,
@@ -167,7 +170,10 @@ def resolve_layer(layer: Layer, values: Values, template: Template) -> Layer:
     if isinstance(layer, TextLayer):
         text = substitute(layer.text, strings) if not layer.rich else _styled(layer, strings,
                                                                              template)
-        return dataclasses.replace(layer, text=text, color=substitute(layer.color, strings))
+        return dataclasses.replace(layer, text=text, color=substitute(layer.color, strings),
+                                   shadow=_effect_colour(layer.shadow, strings),
+                                   outline=_effect_colour(layer.outline, strings),
+                                   highlight=_effect_colour(layer.highlight, strings))
     if isinstance(layer, RectLayer):
         gradient = layer.gradient
         if gradient is not None:
@@ -196,6 +202,16 @@ def resolve_layer(layer: Layer, values: Values, template: Template) -> Layer:
                                    background=substitute(layer.background, strings))
     assert isinstance(layer, SvgLayer)
     return dataclasses.replace(layer, svg=substitute(layer.svg, strings, xml_escape))
+
+
+E = TypeVar("E", Shadow, Outline, Highlight)
+
+
+def _effect_colour(effect: E | None, strings: Mapping[str, str]) -> E | None:
+    """A text effect with its colour's `{variable}` replaced (a literal colour: as it is)."""
+    if effect is None or "{" not in effect.color:
+        return effect
+    return dataclasses.replace(effect, color=substitute(effect.color, strings))
 
 
 def _styled(layer: TextLayer, strings: Mapping[str, str], template: Template) -> str:

@@ -119,3 +119,46 @@ def test_bad_effect_is_a_load_error(tmp_path: Path) -> None:
                    'text = "x"\nshadow = { colour = "#000" }\n')
     with pytest.raises(TemplateError, match=r"layers\[0\]\.shadow\.colour: unknown key"):
         load_template(bad)
+
+
+EFFECT_COLOURS = """
+size = [300, 120]
+background = "#ffffff"
+
+[variables.glow]
+type = "color"
+default = "#ff0000"
+
+[[layers]]
+type = "text"
+box = [20, 20, 260, 80]
+text = "HHHH"
+font = "Inter Bold"
+size = 60
+color = "#ffffff"
+outline = { color = "{glow}", width = 4 }
+"""
+
+
+def test_effect_colours_may_name_a_colour_variable(tmp_path: Path) -> None:
+    # Effects took literal colours only: a card's outline could not follow its accent.
+    path = tmp_path / "glow.toml"
+    path.write_text(EFFECT_COLOURS)
+    template = load_template(path)
+
+    def ring(**values: str) -> tuple[float, float, float]:
+        job = RenderJob(template=template, values=coerce(template, values),
+                        output=OutputOptions(format="png"))
+        picture = image(render(job, RenderMemo()).data)[0:3]
+        inked = (picture[0] < 250) | (picture[1] < 250) | (picture[2] < 250)
+        mean = [(band * (inked / 255)).avg() / max((inked / 255).avg(), 1e-9)
+                for band in picture.bandsplit()]
+        return mean[0], mean[1], mean[2]
+
+    red, blue = ring(), ring(glow="#0000ff")
+    assert red[0] > 150 and red[2] < 100            # the default: a red ring
+    assert blue[2] > 150 and blue[0] < 100          # the value's colour, not the default's
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EFFECT_COLOURS.replace("{glow}", "{nope}"))
+    with pytest.raises(TemplateError, match=r"outline\.color: references undefined variable"):
+        load_template(bad)
