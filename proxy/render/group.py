@@ -12,13 +12,12 @@ pipeline blends each over its own region.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ..template.model import Box, GroupLayer, Layer, LayerBase, RectLayer, TextLayer
+from ..template.model import Box, GroupLayer, Layer, LayerBase, RectLayer, TextLayer, evolve
 from .context import DrawContext, TextFit
 from .flow import Flow, Item, Rect, content_size, place
 from .patch import Patch
@@ -69,7 +68,7 @@ def _measure_text(layer: TextLayer, ctx: DrawContext, draw: Mapping[type, DrawFn
         # break (the probe is top-aligned): without it, a title below a name that shrank was
         # laid out again for every height the name left.
         height = min(height, math.ceil(layer.max_lines * layer.line_height * layer.size) + 1)
-    probe = dataclasses.replace(layer, box=(0, 0, max(1, round(width)), max(1, round(height))),
+    probe = evolve(layer, box=(0, 0, max(1, round(width)), max(1, round(height))),
                                 valign="top")
 
     drawn, fit = _draw_once(probe, ctx, draw)
@@ -231,14 +230,14 @@ def draw_placed_text(layer: PlacedText, ctx: DrawContext, draw: Mapping[type, Dr
     """The group's measured text (from the memo when it was kept), moved into place."""
     drawn, fit = _draw_once(layer.probe, ctx, draw)
     if fit is not None:
-        ctx.fits.append(dataclasses.replace(fit, layer_index=ctx.layer_index, part=layer.part))
+        ctx.fits.append(evolve(fit, layer_index=ctx.layer_index, part=layer.part))
     if drawn is None:
         return None
     return Patch(drawn.image, drawn.x + layer.dx_px, drawn.y + layer.dy_px)
 
 
 def _fade(layer: Layer, opacity: float) -> Layer:
-    return layer if opacity >= 1 else dataclasses.replace(layer,
+    return layer if opacity >= 1 else evolve(layer,
                                                           opacity=layer.opacity * opacity)
 
 
@@ -264,7 +263,7 @@ def _flatten(node: Placed, opacity: float, path: str = "") -> list[Layer]:
                                        dy_px=moved.y - drawn.y, part=path))]
     if box[2] <= 0 or box[3] <= 0:
         return []
-    return [_fade(dataclasses.replace(node.layer, box=box), opacity)]
+    return [_fade(evolve(node.layer, box=box), opacity)]
 
 
 def place_group(group: GroupLayer, ctx: DrawContext, draw: Mapping[type, DrawFn]) -> Placed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import unicodedata
@@ -30,6 +29,7 @@ from .model import (
     Template,
     TextLayer,
     Variable,
+    evolve,
 )
 from .refs import substitute, xml_escape
 
@@ -170,38 +170,38 @@ def resolve_layer(layer: Layer, values: Values, template: Template) -> Layer:
     if isinstance(layer, TextLayer):
         text = substitute(layer.text, strings) if not layer.rich else _styled(layer, strings,
                                                                              template)
-        return dataclasses.replace(layer, text=text, color=substitute(layer.color, strings),
+        return evolve(layer, text=text, color=substitute(layer.color, strings),
                                    shadow=_effect_colour(layer.shadow, strings),
                                    outline=_effect_colour(layer.outline, strings),
                                    highlight=_effect_colour(layer.highlight, strings))
     if isinstance(layer, RectLayer):
         gradient = layer.gradient
         if gradient is not None:
-            gradient = dataclasses.replace(gradient, stops=tuple(
+            gradient = evolve(gradient, stops=tuple(
                 (pos, substitute(colour, strings)) for pos, colour in gradient.stops))
-        return dataclasses.replace(
+        return evolve(
             layer, gradient=gradient,
             fill=substitute(layer.fill, strings) if layer.fill else None,
             stroke=substitute(layer.stroke, strings) if layer.stroke else None)
     if isinstance(layer, ImageLayer):
         # fit and gravity may name a choice variable whose choices the loader checked
-        return dataclasses.replace(layer, src=image_key(layer.src, values, template),
+        return evolve(layer, src=image_key(layer.src, values, template),
                                    tint=substitute(layer.tint, strings) if layer.tint else None,
                                    fit=cast(Fit, substitute(layer.fit, strings)),
                                    gravity=cast(Gravity, substitute(layer.gravity, strings)))
     if isinstance(layer, GroupLayer):
         # children hidden by `when` are dropped here, so they take no space in the flow
-        return dataclasses.replace(
+        return evolve(
             layer, fill=substitute(layer.fill, strings) if layer.fill else None,
             stroke=substitute(layer.stroke, strings) if layer.stroke else None,
             children=tuple(resolve_layer(child, values, template) for child in layer.children
                            if is_drawn(child, values)))
     if isinstance(layer, CodeLayer):
-        return dataclasses.replace(layer, value=substitute(layer.value, strings),
+        return evolve(layer, value=substitute(layer.value, strings),
                                    color=substitute(layer.color, strings),
                                    background=substitute(layer.background, strings))
     assert isinstance(layer, SvgLayer)
-    return dataclasses.replace(layer, svg=substitute(layer.svg, strings, xml_escape))
+    return evolve(layer, svg=substitute(layer.svg, strings, xml_escape))
 
 
 E = TypeVar("E", Shadow, Outline, Highlight)
@@ -211,7 +211,7 @@ def _effect_colour(effect: E | None, strings: Mapping[str, str]) -> E | None:
     """A text effect with its colour's `{variable}` replaced (a literal colour: as it is)."""
     if effect is None or "{" not in effect.color:
         return effect
-    return dataclasses.replace(effect, color=substitute(effect.color, strings))
+    return evolve(effect, color=substitute(effect.color, strings))
 
 
 def _styled(layer: TextLayer, strings: Mapping[str, str], template: Template) -> str:
