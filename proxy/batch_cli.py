@@ -30,9 +30,11 @@ from . import formats
 from .atomic import remove_temp_files, write_atomic
 from .batch import Progress, run_batch
 from .batch_worker import WorkerJob, WorkerSetup, init_worker, render_chunk
-from .config import Settings
+from .config import Limits, Settings
 from .errors import BadRequest, ProxyError
-from .spec import RESERVED, parse_request, url_value
+from .request import Checked, build
+from .spec import url_value
+from .template.model import Template
 
 # Row columns that set output options rather than variables (the URL's names).
 OUTPUT_COLUMNS = ("w", "h", "q", "dpr")
@@ -45,7 +47,7 @@ TMP_MARK = ".tmp-"
 class Row:
     """One input row: raw values by column (variables and output options).
 
-    CSV gives strings, JSONL any JSON scalar; `row_pairs` spells them (spec.url_value), so a
+    CSV gives strings, JSONL any JSON scalar; the builder spells them (spec.url_value), so a
     bad value fails its own row, not the file.
     """
 
@@ -132,10 +134,16 @@ class Plan:
     defaults: dict[str, str]
 
 
-def row_pairs(row: Row, plan: Plan) -> list[tuple[str, str]]:
-    """The row as URL query pairs: its values over the command line's output options."""
-    merged = {**plan.defaults, **row.values}
-    return sorted((name, url_value(name, value)) for name, value in merged.items())
+def row_request(row: Row, plan: Plan, template: Template, limits: Limits, *,
+                pin: bool = False) -> Checked:
+    """The CSV/JSONL adapter: the row's columns over the command line's output options,
+    checked by the one builder (proxy/request.py); `w`, `h`, `q` and `dpr` columns are options.
+    """
+    variables = {**plan.defaults, **row.values}
+    options = {name: variables.pop(name) for name in OUTPUT_COLUMNS if name in variables}
+    if pin:
+        options["v"] = template.version
+    return build(template, variables, options, plan.fmt, limits)
 
 
 def _output_name(row: Row, fmt: str, digits: int) -> str:
@@ -152,7 +160,6 @@ async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: 
     from .sources.fetch import Fetcher
     from .sources.resolve import SourceResolver
     from .template.registry import Registry
-    from .template.values import coerce
 
     # Loaded once: every row shares the template object, so the memo's per-template work
     # (background, static layers) is reused by all of them.
@@ -183,14 +190,12 @@ async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: 
             path = out / _output_name(row, plan.fmt, digits)
             if path.exists():
                 return  # resumed: written whole by an earlier run
-            spec = parse_request(template.name, plan.fmt, row_pairs(row, plan), 0,
-                                 settings.limits)
-            values = coerce(template, dict(spec.variables))  # bad rows fail here, named
+            checked = row_request(row, plan, template, settings.limits)  # bad rows fail, named
             images: dict[str, bytes] = {}
             if has_images:
-                images = (await resolver.resolve(template, values)).images
-            job = WorkerJob(values=dict(spec.variables), images=images,
-                            output=spec.output_options(plan.fmt), path=str(path))
+                images = (await resolver.resolve(template, checked.values)).images
+            job = WorkerJob(values=dict(checked.spec.variables), images=images,
+                            output=checked.spec.output_options(plan.fmt), path=str(path))
             await chunks.submit(job)
 
         chunks = _Chunker(pool, loop)
@@ -261,7 +266,7 @@ def _describe_error(error: BaseException) -> str:
 # --- against a server's API -----------------------------------------------------------------
 
 def _api_item(plan: Plan, row: Row) -> dict[str, Any]:
-    """One row as a batch item, values as read (the server spells them as row_pairs does); an
+    """One row as a batch item, values as read (the server spells them as row_request does); an
     option that is not a number is sent as is (the server names it in the row's error)."""
     merged: dict[str, Any] = {**plan.defaults, **row.values}
     output: dict[str, Any] = {"format": plan.fmt}
@@ -370,7 +375,6 @@ def _api_error(status: int, data: bytes) -> str:
 def _mint_urls(settings: Settings, plan: Plan, rows: list[Row], dest: Path,
                bar: ProgressBar, progress: Progress) -> None:
     from .render.fontcheck import font_ok
-    from .request import check_request
     from .template.registry import Registry
     from .urls import signed_url
 
@@ -384,9 +388,7 @@ def _mint_urls(settings: Settings, plan: Plan, rows: list[Row], dest: Path,
         writer.writerow(["row", "url", "error"])
         for row in rows:
             try:
-                pairs = [*row_pairs(row, plan), ("v", template.version)]
-                spec = parse_request(template.name, plan.fmt, pairs, 0, settings.limits)
-                check_request(template, spec, spec.fixed_format)
+                spec = row_request(row, plan, template, settings.limits, pin=True).spec
                 url = signed_url(spec, settings.signing.keys, base_url=base,
                                  limits=settings.limits)
                 writer.writerow([row.index, url, ""])
@@ -443,10 +445,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config or ())
     rows = read_rows(Path(args.rows))
-    for row in rows:
-        clash = RESERVED.intersection(row.values) - set(OUTPUT_COLUMNS)
-        if clash:
-            raise BadRequest(f"row {row.index}: column {sorted(clash)[0]} is reserved")
     plan = _plan(args)
     workers = args.workers or os.cpu_count() or 2
     progress = Progress(total=len(rows))

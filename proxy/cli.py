@@ -255,8 +255,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     """Print a signed URL."""
     import time
 
-    from .request import check_request
-    from .urls import build_spec, sign_srcset, signed_url
+    from .request import build
+    from .urls import sign_srcset, signed_url
 
     settings = _settings(args)
     if args.dev:
@@ -266,19 +266,20 @@ def cmd_sign(args: argparse.Namespace) -> int:
                           "(or pass --dev to use the development server's key)")
     template = _registry(settings).get(args.template)
     expires = int(time.time() + args.expires) if args.expires else None
-    options: dict[str, Any] = {
-        "fmt": args.format, "width": args.width, "height": args.height,
-        "quality": args.quality, "version": template.version if args.pin else None,
-        "expires": expires, "limits": settings.limits}
-    spec = build_spec(args.template, _pairs(args.values), dpr=args.dpr, **options)
+    version = template.version if args.pin else None
     # The server's own check: a value it would refuse is refused here, with its message.
-    check_request(template, spec, spec.fixed_format)
+    checked = build(template, _pairs(args.values),
+                    {"w": args.width, "h": args.height, "q": args.quality, "dpr": args.dpr,
+                     "v": version, "exp": expires}, args.format, settings.limits)
     base_url = args.base_url or settings.server.base_url
-    url = signed_url(spec, settings.signing.keys, base_url=base_url, limits=settings.limits)
+    url = signed_url(checked.spec, settings.signing.keys, base_url=base_url,
+                     limits=settings.limits)
     if args.srcset:
         # Same options as the URL above; dpr comes from each srcset entry instead.
         url = sign_srcset(args.template, _pairs(args.values), keys=settings.signing.keys,
-                          base_url=base_url, **options)
+                          base_url=base_url, fmt=args.format, width=args.width,
+                          height=args.height, quality=args.quality, version=version,
+                          expires=expires, limits=settings.limits)
     print(url)
     return 0
 

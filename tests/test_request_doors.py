@@ -1,7 +1,8 @@
 """Every front door mints the same URL for the same input and refuses the same inputs.
 
 Doors: `picstream sign --pin`, `sign_url(version=...)`, `POST /v1/render` and
-`picstream batch --urls`, against one real `picstream serve` (which answers every minted URL).
+`picstream batch --urls`, against one real `picstream serve` (which answers every minted URL,
+and refuses, with the same message, what the template-aware doors refuse).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from hypothesis import strategies as st
 
 from proxy.cli import main
 from proxy.config import Server, load_settings, replace
+from proxy.errors import ProxyError
+from proxy.spec import url_value
 from proxy.template.registry import Registry
 from proxy.urls import build_spec, sign_url, signed_url
 from tests.conftest import ROOT, TEST_KEYS
@@ -63,86 +66,137 @@ def http(method: str, url: str, body: object = None) -> tuple[int, dict[str, obj
         return status, raw
 
 
-def door_cli_sign(values: dict[str, str], fmt: str, width: int | None,
-                  capsys: pytest.CaptureFixture[str]) -> str | None:
-    args = ["sign", "social-card", *(f"{k}={v}" for k, v in values.items()), "--format", fmt,
-            "--pin"]
+# What a door answered: the URL it minted, or the message it refused the input with.
+Outcome = tuple[str | None, str | None]
+
+
+def door_cli_sign(values: dict[str, object], fmt: str, width: int | None, dpr: float | None,
+                  capsys: pytest.CaptureFixture[str]) -> Outcome:
+    # A shell gives text: each value as the one spelling the other doors make of it.
+    args = ["sign", "social-card", *(f"{k}={url_value(k, v)}" for k, v in values.items()),
+            "--format", fmt, "--pin"]
     if width is not None:
         args += ["--width", str(width)]
+    if dpr is not None:
+        args += ["--dpr", str(dpr)]
     code = main(args)
     out = capsys.readouterr()
-    return out.out.strip() if code == 0 else None
+    if code == 0:
+        return out.out.strip(), None
+    return None, out.err.strip().removeprefix("picstream: ")
 
 
-def door_sign_url(base: str, values: dict[str, str], fmt: str, width: int | None) -> str | None:
+def door_sign_url(base: str, values: dict[str, object], fmt: str, width: int | None,
+                  dpr: float | None) -> str | None:
     try:
-        return sign_url("social-card", values, keys=TEST_KEYS, fmt=fmt, width=width,
-                        version=VERSION, base_url=base)
+        return sign_url("social-card", values, keys=TEST_KEYS,  # type: ignore[arg-type]
+                        fmt=fmt, width=width, dpr=dpr, version=VERSION, base_url=base)
     except Exception:
         return None
 
 
-def door_api(base: str, values: dict[str, str], fmt: str, width: int | None) -> str | None:
+# The JSON body's names for the URL's options (web/api_body.py).
+API_OPTIONS = {"output.width": "w", "output.height": "h", "output.quality": "q",
+               "output.dpr": "dpr", "output.format": "fmt"}
+
+
+def door_api(base: str, values: dict[str, object], fmt: str, width: int | None,
+             dpr: float | None) -> tuple[str | None, tuple[str, str] | None]:
+    """The URL, or the first error as (the URL's name of its field, its message)."""
     output: dict[str, object] = {"format": fmt}
     if width is not None:
         output["width"] = width
+    if dpr is not None:
+        output["dpr"] = dpr
     status, body = http("POST", base + "/v1/render",
                         {"template": "social-card", "variables": values, "output": output})
-    return str(body["url"]) if status == 200 and isinstance(body, dict) else None
+    assert isinstance(body, dict), body
+    if status == 200:
+        return str(body["url"]), None
+    assert status == 422, body
+    first = body["errors"][0]
+    field = str(first["field"])
+    return None, (API_OPTIONS.get(field, field.removeprefix("variables.")), str(first["error"]))
 
 
-def door_batch(tmp: Path, values: dict[str, str], fmt: str, width: int | None,
-               capsys: pytest.CaptureFixture[str]) -> str | None:
+def door_batch(tmp: Path, values: dict[str, object], fmt: str, width: int | None,
+               dpr: float | None, capsys: pytest.CaptureFixture[str]) -> Outcome:
     rows, out = tmp / "rows.jsonl", tmp / "urls.csv"
     rows.write_text(json.dumps(values) + "\n")
     out.unlink(missing_ok=True)        # tmp_path is shared by every example of a test
     args = ["batch", "social-card", str(rows), "--urls", str(out), "--format", fmt]
     if width is not None:
         args += ["--width", str(width)]
+    if dpr is not None:
+        args += ["--dpr", str(dpr)]
     main(args)
     capsys.readouterr()
-    if not out.exists():        # the whole file refused (a reserved column)
-        return None
     with out.open() as f:
         (row,) = list(csv.DictReader(f))
-    return row["url"] or None
+    return row["url"] or None, row["error"] or None
 
 
-NAMES = st.one_of(st.sampled_from(["Ada", "John Smith", "O'Brien & Co", "李小龙", "x" * 81,
+def door_get(base: str, values: dict[str, object], fmt: str, width: int | None,
+             dpr: float | None) -> str | None:
+    """The server's own refusal of the input, signed by the library (which knows no template);
+    None when the library already refuses it (a name or value no URL can carry)."""
+    try:
+        spec = build_spec("social-card", values, fmt=fmt,  # type: ignore[arg-type]
+                          width=width, dpr=dpr, version=VERSION)
+    except ProxyError:
+        return None
+    status, body = http("GET", signed_url(spec, TEST_KEYS, base_url=base))
+    assert status == 400 and isinstance(body, dict), (status, body)
+    return str(body["error"])
+
+
+TEXTS = st.one_of(st.sampled_from(["Ada", "John Smith", "O'Brien & Co", "李小龙", "x" * 81,
                                    "Zoë 🚀", "a+b=c?d", "   "]),
                   st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=90))
+# Every JSON scalar a text variable takes, spelled by spec.url_value at every door.
+NAMES = st.one_of(TEXTS, st.booleans(), st.integers(-10**12, 10**12),
+                  st.sampled_from([2.0, 1.5, -0.25, 1e21, 1e300, 0.1]),
+                  st.floats(allow_nan=False, allow_infinity=False))
 ACCENTS = st.sampled_from([None, "#2563eb", "#FFF", "blurple", "#12345", "#ff000080"])
 # Not `w`, `h`, `q` or `dpr`: in a batch file those columns are the row's output options by
 # design (the CSV/JSONL adapter's way to spell `output`), so they are another input there.
-EXTRA = st.sampled_from([None, ("bogus", "1"), ("badge", "New"), ("debug", "1")])
+EXTRA = st.sampled_from([None, ("bogus", "1"), ("badge", "New"), ("debug", "1"),
+                         ("badge", True), ("badge", 3)])
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=NAMES, accent=ACCENTS, extra=EXTRA, fmt=st.sampled_from(["png", "jpeg", "webp"]),
-       width=st.sampled_from([None, 300, 9000]))
-def test_every_door_mints_the_same_url_and_refuses_the_same_inputs(
+@given(name=NAMES, accent=ACCENTS, extra=EXTRA,
+       fmt=st.sampled_from(["png", "jpeg", "jpg", "webp"]),
+       width=st.sampled_from([None, 300, 9000]),
+       dpr=st.sampled_from([None, 1.0, 1.5, 2.0, 2.25, 1.125, 4.5]))
+def test_every_door_mints_the_same_url_and_refuses_the_same_inputs_alike(
         cli_env: ProcessServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        name: str, accent: str | None, extra: tuple[str, str] | None, fmt: str,
-        width: int | None) -> None:
-    values = {"name": name}
+        name: object, accent: str | None, extra: tuple[str, object] | None, fmt: str,
+        width: int | None, dpr: float | None) -> None:
+    values: dict[str, object] = {"name": name}
     if accent is not None:
         values["accent"] = accent
     if extra is not None:
         values[extra[0]] = extra[1]
     base = cli_env.url
-    minted = {
-        "sign": door_cli_sign(values, fmt, width, capsys),
-        "api": door_api(base, values, fmt, width),
-        "batch": door_batch(tmp_path, values, fmt, width, capsys),
-    }
-    template_aware = set(minted.values())
-    if None in template_aware:
-        assert template_aware == {None}, minted         # one refuses: all refuse
+    sign_url_, sign_error = door_cli_sign(values, fmt, width, dpr, capsys)
+    api_url, api_error = door_api(base, values, fmt, width, dpr)
+    batch_url, batch_error = door_batch(tmp_path, values, fmt, width, dpr, capsys)
+    if sign_error is not None:
+        # One refuses: all refuse, with the same message (the API names JSON fields).
+        assert batch_error == sign_error, (sign_error, batch_error)
+        assert api_error is not None, (sign_error, api_url)
+        field, message = api_error
+        assert sign_error in (f"{field}: {message}", message), (sign_error, api_error)
+        server = door_get(base, values, fmt, width, dpr)
+        assert server in (None, sign_error), (sign_error, server)
         return
-    minted["sign_url"] = door_sign_url(base, values, fmt, width)
+    minted = {"sign": sign_url_, "api": api_url, "batch": batch_url,
+              "sign_url": door_sign_url(base, values, fmt, width, dpr)}
     assert len(set(minted.values())) == 1, minted
-    status, _ = http("GET", minted["sign"] or "")
+    assert ".jpg?" not in str(sign_url_)            # jpeg is the one spelling
+    status, _ = http("GET", sign_url_ or "")
     assert status == 200
 
 
@@ -154,7 +208,7 @@ def test_every_door_mints_the_same_url_and_refuses_the_same_inputs(
 def test_sign_refuses_what_the_server_refuses_with_its_message(
         cli_env: ProcessServer, capsys: pytest.CaptureFixture[str], values: dict[str, str],
         field: str) -> None:
-    assert door_cli_sign(values, "png", None, capsys) is None
+    assert door_cli_sign(values, "png", None, None, capsys)[0] is None
     # The server's answer to the same request, signed without the template check.
     spec = build_spec("social-card", values, fmt="png", version=VERSION)
     status, body = http("GET", signed_url(spec, TEST_KEYS, base_url=cli_env.url))

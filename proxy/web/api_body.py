@@ -1,7 +1,8 @@
-"""JSON bodies of the API: read them within the limits and validate them into a RenderSpec.
+"""JSON bodies of the API: read them within the limits and check them into a RenderSpec.
 
-A body is checked field by field and every bad field is reported (a 422 lists them all);
-what passes becomes the same RenderSpec a signed GET carries, signed and version-pinned.
+The JSON types are checked here; the values go through the one builder every door uses
+(proxy/request.py), whose every problem is reported by field (a 422 lists them all). What
+passes becomes the same RenderSpec a signed GET carries, signed and version-pinned.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ from aiohttp import web
 
 from .. import formats
 from ..config import Settings
-from ..errors import BadRequest, FieldError, InvalidBody, NotFound, ProxyError, TooLarge
-from ..spec import RESERVED, RenderSpec, parse_request, url_value
+from ..errors import (
+    BadRequest,
+    FieldError,
+    InvalidBody,
+    NotFound,
+    ProxyError,
+    TooLarge,
+    URITooLong,
+)
+from ..request import Refused, build
+from ..spec import RenderSpec
 from ..template.model import Template
-from ..template.values import Values, coerce, coerce_one
-from ..urls import sign_path
+from ..template.values import Values
+from ..urls import signed_url
 from .keys import REGISTRY, SETTINGS
 
 # JSON output option -> the URL's option name (parse_request reports errors by the latter).
@@ -75,114 +85,82 @@ def check_keys(data: Mapping[str, Any], allowed: set[str], prefix: str) -> list[
             for name in sorted(set(data) - allowed)][:20]
 
 
-def _variables(template: Template, raw: object, settings: Settings,
-               errors: list[FieldError]) -> list[tuple[str, str]]:
+def _variables(raw: object, errors: list[FieldError]) -> dict[str, object]:
     if raw is None:
-        raw = {}
+        return {}
     if not isinstance(raw, dict):
         errors.append(FieldError("variables", "expected an object of name: value"))
-        return []
-    pairs: list[tuple[str, str]] = []
-    for name, value in raw.items():
-        where = f"variables.{name}"[:128]
-        if value is None:
-            continue  # null means "not given": the template's default applies
-        if name in RESERVED:
-            errors.append(FieldError(where, "reserved for an output option; use `output`"))
-            continue
-        var = template.variables.get(name)
-        if var is None:
-            errors.append(FieldError(where, f"unknown variable for template {template.name}"))
-            continue
-        try:
-            text = url_value(name, value)
-            # The URL's own checks (valid Unicode, limits.max_text_length), then the type's.
-            parse_request(template.name, "png", [(name, text)], 0, settings.limits)
-            coerce_one(var, text)
-        except ProxyError as exc:
-            errors.append(FieldError(where, _strip_name(exc.public, name)))
-            continue
-        pairs.append((name, text))
-    given = {name for name, _ in pairs}
-    for name, var in template.variables.items():
-        if name not in given and var.default is None and not var.optional and (
-                var.type != "image" or var.fallback is None):
-            errors.append(FieldError(f"variables.{name}", "required"))
-    return pairs
+        return {}
+    # null means "not given": the template's default applies.
+    return {name: value for name, value in raw.items() if value is not None}
 
 
-def _strip_name(message: str, name: str) -> str:
-    return message.removeprefix(f"{name}: ")
-
-
-def _output(template: Template, raw: object, settings: Settings,
-            errors: list[FieldError]) -> tuple[str, list[tuple[str, str]]]:
-    if raw is None:
-        raw = {}
+def _output(template: Template, raw: object,
+            errors: list[FieldError]) -> tuple[str, dict[str, object]]:
+    """The format and the options (by their URL names) once their JSON types are right."""
     fmt = "png" if "png" in template.formats else template.formats[0]
+    if raw is None:
+        return fmt, {}
     if not isinstance(raw, dict):
         errors.append(FieldError("output", "expected an object"))
-        return fmt, []
+        return fmt, {}
     errors.extend(check_keys(raw, {"format", *OUTPUT_OPTIONS}, "output."))
     requested = raw.get("format")
     if requested is not None:
-        found = formats.find(requested) if isinstance(requested, str) else None
-        if found is None:
+        # `auto` is a URL's choice from Accept; an API request names what it wants.
+        if not isinstance(requested, str) or formats.find(requested) is None:
             errors.append(FieldError("output.format",
                                      f"expected one of {', '.join(formats.SPELLINGS)}"))
         else:
-            fmt = found.name
-            if fmt not in template.formats:
-                errors.append(FieldError("output.format",
-                                         f"template {template.name} is not offered as {fmt}"))
-    pairs: list[tuple[str, str]] = []
+            fmt = requested
+    options: dict[str, object] = {}
     for name, short in OUTPUT_OPTIONS.items():
         value = raw.get(name)
         if value is None:
             continue
-        where = f"output.{name}"
-        ok_type = (isinstance(value, (int, float)) and not isinstance(value, bool)
-                   if name == "dpr" else isinstance(value, int) and not isinstance(value, bool))
-        if not ok_type:
-            errors.append(FieldError(where, "expected a number" if name == "dpr"
+        number = (int, float) if name == "dpr" else int
+        if isinstance(value, bool) or not isinstance(value, number):
+            errors.append(FieldError(f"output.{name}", "expected a number" if name == "dpr"
                                      else "expected an integer"))
             continue
-        try:
-            text = url_value(short, value)
-            parse_request(template.name, fmt, [(short, text)], 0, settings.limits)
-        except ProxyError as exc:
-            errors.append(FieldError(where, _strip_name(exc.public, short)))
-            continue
-        pairs.append((short, text))
-    return fmt, pairs
+        options[short] = value
+    return fmt, options
+
+
+def field_error(part: str, problem: ProxyError) -> FieldError:
+    """One of the builder's problems, named the way a JSON body names its field."""
+    name = problem.field or ""
+    if part == "variables":
+        where = f"variables.{name}"[:128]
+    else:
+        where = "output.format" if name == "fmt" else OPTION_FIELDS.get(name, f"output.{name}")
+    return FieldError(where, problem.public.removeprefix(f"{name}: "))
 
 
 def mint(template: Template, variables: object, output: object, settings: Settings,
          prefix: str = "") -> Minted | list[FieldError]:
-    """Validate variables and output options into a signed, version-pinned URL (or errors)."""
+    """The JSON adapter onto the one builder (proxy/request.py): variables and output options
+    into a signed, version-pinned URL, or every error."""
     errors: list[FieldError] = []
-    pairs = _variables(template, variables, settings, errors)
-    fmt, options = _output(template, output, settings, errors)
-    if not errors:
-        try:
-            # Cross-field checks (w x h x dpr) and the exact spec a GET of the URL parses.
-            spec = parse_request(template.name, fmt, [*pairs, *options,
-                                                      ("v", template.version)],
-                                 0, settings.limits)
-            values = coerce(template, dict(spec.variables))
-        except ProxyError as exc:
-            field_name = OPTION_FIELDS.get(exc.field or "", f"variables.{exc.field}")
-            errors.append(FieldError(field_name, _strip_name(exc.public, exc.field or "")))
-    if errors:
+    given = _variables(variables, errors)
+    fmt, options = _output(template, output, errors)
+    checked = None
+    try:
+        checked = build(template, given, {**options, "v": template.version}, fmt,
+                        settings.limits)
+    except Refused as refused:
+        errors += [field_error(part, problem) for part, problem in refused.problems]
+    if errors or checked is None:
         return [FieldError(prefix + e.field, e.error) for e in errors]
     if not settings.signing.keys:
         raise ProxyError("no signing keys configured", detail="signing.keys is empty")
-    path = sign_path(spec, settings.signing.keys)
-    if len(path) > settings.limits.max_url_bytes:
-        return [FieldError(prefix + "variables",
-                           f"URL longer than {settings.limits.max_url_bytes} bytes")]
-    url = settings.server.base_url + path
-    return Minted(spec=spec, values=values, fmt=fmt, url=url)
+    try:
+        url = signed_url(checked.spec, settings.signing.keys, base_url=settings.server.base_url,
+                         limits=settings.limits)
+    except URITooLong as exc:
+        return [FieldError(prefix + "variables", exc.public)]
+    spec = checked.spec
+    return Minted(spec=spec, values=checked.values, fmt=spec.fixed_format or fmt, url=url)
 
 
 def template_of(request: web.Request, raw: object) -> Template:

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..cache import CachedImage
+from ..config import Cache
 from ..errors import BadRequest, URITooLong
-from ..request import check_request
-from ..spec import RenderSpec, parse_request
+from ..request import Checked, check_format, from_query
+from ..spec import RenderSpec
 from ..template.colors import parse_color
 from ..template.model import Template
 from ..template.refs import has_refs
@@ -104,12 +105,13 @@ def memory_hit(request: web.BaseRequest, app: web.Application,
     return _respond(request, image, headers, facts, started)
 
 
-def _verified_spec(request: web.Request) -> RenderSpec | web.Response:
-    """The request as a RenderSpec once its signature verifies, or a redirect to its one URL."""
+def _verified(request: web.Request) -> tuple[Template, Checked] | web.Response:
+    """The template and checked request once the signature verifies, or a redirect to its one
+    URL."""
     settings = request.app[SETTINGS]
     info = request.match_info
-    url_bytes = len(request.raw_path.encode("utf-8"))
-    if url_bytes > settings.limits.max_url_bytes:
+    raw = request.raw_path
+    if len(raw.encode("utf-8")) > settings.limits.max_url_bytes:
         raise URITooLong(f"URL longer than {settings.limits.max_url_bytes} bytes")
     pairs = list(request.query.items())
     names = [name for name, _ in pairs]
@@ -118,17 +120,18 @@ def _verified_spec(request: web.Request) -> RenderSpec | web.Response:
         raise BadRequest("duplicate parameter")
     canonical_path = verify_raw(info["sig"], info["template"], info["fmt"], pairs,
                                 settings.signing.keys, allow_unsafe=settings.signing.allow_unsafe)
-    raw = request.raw_path
     if raw != canonical_path and raw != yarl_spelling(canonical_path):
         # One image has one URL: any other spelling of a signed URL (`+` for %20, reordered
-        # pairs, %59 for Y, an encoded `-`) is sent to the canonical one, never answered as a
-        # second cacheable 200 that nginx, a CDN and the known-URL index would each keep.
+        # pairs, %59 for Y, an encoded `-`, the `jpg` alias) is sent to the canonical one,
+        # never answered as a second cacheable 200 that nginx, a CDN and the known-URL index
+        # would each keep.
         request[FACTS].tier = "redirect"
         return web.Response(status=301, headers={"Location": canonical_path,
                                                  "Cache-Control": "no-store"})
-    spec = parse_request(info["template"], info["fmt"], pairs, url_bytes, settings.limits)
-    check_expiry(spec, now=time.time())
-    return spec
+    template = request.app[REGISTRY].get(info["template"])
+    checked = from_query(template, info["fmt"], pairs, settings.limits)
+    check_expiry(checked.spec, now=time.time())
+    return template, checked
 
 
 def _image_headers(template: Template, spec: RenderSpec, tag: str,
@@ -146,24 +149,44 @@ def _image_headers(template: Template, spec: RenderSpec, tag: str,
     return headers
 
 
+def _fallback_headers(facts: RequestFacts, reason: str, image: CachedImage, spec: RenderSpec,
+                      headers: Mapping[str, str], cache: Cache) -> dict[str, str]:
+    """What was drawn decides: a fallback's own tag and short life."""
+    facts.fallbacks = tuple(reason.split(", "))
+    drawn = Lifetime(pinned_current=False, expires=spec.expires, fallback=True)
+    return {**headers, "ETag": image.etag, "X-Fallback": reason,
+            "Cache-Control": cache_control(drawn, cache, time.time())}
+
+
+def _remember(request: web.Request, service: ImageService, spec: RenderSpec, known: KnownURL
+              ) -> None:
+    """Index a canonical URL (never the yarl spelling, never a debug URL) for the fast path."""
+    if spec.debug or request.raw_path != (
+            f"{PATH_PREFIX}{request.match_info['sig']}/{spec.canonical()}"):
+        return
+    known_key = request.raw_path
+    if spec.fixed_format is None:
+        known_key += "\n" + negotiate_format(request.headers.get("Accept", ""), "?")
+    service.known_urls[known_key] = known
+
+
 async def handle_image(request: web.Request) -> web.StreamResponse:
     """Serve one signed image URL."""
-    app = request.app
-    service = app[SERVICE]
+    service = request.app[SERVICE]
     facts = request[FACTS]
     fast = memory_hit(request, app, facts)
     if fast is not None:
         return fast
     started = time.perf_counter()
-    spec = _verified_spec(request)
-    if isinstance(spec, web.Response):
-        return spec
-    template = app[REGISTRY].get(spec.template)
+    verified = _verified(request)
+    if isinstance(verified, web.Response):
+        return verified
+    template, checked = verified
+    spec, cache = checked.spec, service.settings.cache
     facts.template = template.name
     fmt = spec.fixed_format or negotiate_format(request.headers.get("Accept", ""),
                                                 _fallback_format(template.background))
-    values = check_request(template, spec, fmt)
-    cache = app[SETTINGS].cache
+    check_format(template, fmt)
     key = service.key_for(spec, template, fmt)
     # Before rendering, only the real image's validators are known: a 304 confirms only it.
     lifetime = Lifetime(pinned_current=spec.version == template.version, expires=spec.expires)
@@ -172,28 +195,19 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     if_none_match = request.headers.get("If-None-Match")
     if is_not_modified(if_none_match, headers["ETag"]):
         return _not_modified(facts, headers)
-    served = await service.get(spec, template, values, fmt)
+    served = await service.get(spec, template, checked.values, fmt)
     image = served.image
     facts.tier, facts.fmt = served.tier, fmt
     if served.tier == "render":
         facts.render_ms, facts.fetch_ms = image.render_ms, served.fetch_ms
     if image.fallback_reason is not None:
-        # What was drawn decides: the fallback's own tag and short life.
-        facts.fallbacks = tuple(image.fallback_reason.split(", "))
-        drawn = Lifetime(pinned_current=False, expires=spec.expires, fallback=True)
-        headers = {**headers, "ETag": image.etag, "X-Fallback": image.fallback_reason,
-                   "Cache-Control": cache_control(drawn, cache, time.time())}
+        headers = _fallback_headers(facts, image.fallback_reason, image, spec, headers, cache)
         if is_not_modified(if_none_match, image.etag):
             return _not_modified(facts, headers)
-    elif not spec.debug and request.raw_path == (
-            f"{PATH_PREFIX}{request.match_info['sig']}/{spec.canonical()}"):
-        # The index holds canonical URLs only (the yarl spelling is served, never indexed).
-        known_key = request.raw_path
-        if spec.fixed_format is None:
-            known_key += "\n" + negotiate_format(request.headers.get("Accept", ""), "?")
-        service.known_urls[known_key] = KnownURL(
+    else:
+        _remember(request, service, spec, KnownURL(
             key, template.name, template.version, lifetime, headers,
-            _image_response_headers(image, headers, "memory"))
+            _image_response_headers(image, headers, "memory")))
     response_headers = _image_response_headers(image, headers, served.tier)
     if spec.debug and image.explain is not None:
         # Only signed debug URLs carry it: the fits are the author's business, not a visitor's.

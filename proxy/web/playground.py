@@ -20,10 +20,10 @@ from aiohttp import web
 
 from .. import formats
 from ..errors import BadRequest, InvalidValue, Unauthorized
-from ..spec import format_dpr
+from ..request import build
+from ..spec import format_dpr, url_value
 from ..template.describe import describe_template
 from ..template.model import Template
-from ..template.values import coerce
 from ..urls import sign_srcset, sign_url
 from .auth import check_key, parse_keys
 from .keys import REGISTRY, SETTINGS
@@ -154,17 +154,11 @@ def _variables(raw: Any, template: Template) -> dict[str, str]:
         raise BadRequest("variables: expected an object", field="variables")
     out: dict[str, str] = {}
     for name, value in raw.items():
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, (int, float, str)):
-            text = str(value)
-        else:
-            raise InvalidValue(f"{name}: expected a string, number or boolean", field=name)
+        text = url_value(name, value)
         var = template.variables.get(name)
         if var is not None and text == "" and var.default is None:
             continue
         out[name] = text
-    coerce(template, out)  # the same errors the image URL would give, before signing
     return out
 
 
@@ -188,6 +182,9 @@ async def sign(request: web.Request) -> web.Response:
     variables = _variables(body.get("variables", {}), template)
     fmt, width, height, dpr, explain = _output(body.get("output", {}), template,
                                                settings.limits.max_output_side)
+    one_dpr = None if dpr == 1 else dpr
+    # The one builder's checks, before signing: the same errors the image URL would give.
+    build(template, variables, {"w": width, "h": height, "dpr": one_dpr}, fmt, settings.limits)
     # The configured public base, never the Host header: whoever sends the request chooses
     # Host, and the URLs minted here are pasted into emails and pages.
     origin = settings.server.base_url
@@ -196,7 +193,6 @@ async def sign(request: web.Request) -> web.Response:
         raise BadRequest("signing.keys is empty: the playground signs with the server's key")
     common: dict[str, Any] = {"keys": keys, "width": width, "height": height,
                               "version": template.version, "limits": settings.limits}
-    one_dpr = None if dpr == 1 else dpr
     url = sign_url(template.name, variables, fmt=fmt, dpr=one_dpr, base_url=origin, **common)
     preview = sign_url(template.name, variables, fmt=fmt, dpr=one_dpr, debug=explain, **common)
     url_2x = sign_url(template.name, variables, fmt=fmt, dpr=2, base_url=origin, **common)
