@@ -33,7 +33,6 @@ from .batch_worker import WorkerJob, WorkerSetup, init_worker, render_chunk
 from .config import Limits, Settings
 from .errors import BadRequest, ProxyError
 from .request import Checked, build
-from .spec import url_value
 from .template.model import Template
 
 # Row columns that set output options rather than variables (the URL's names).
@@ -131,7 +130,7 @@ class Plan:
 
     template: str
     fmt: str
-    defaults: dict[str, str]
+    defaults: dict[str, object]     # output options by URL name, under each row's columns
 
 
 def row_request(row: Row, plan: Plan, template: Template, limits: Limits, *,
@@ -404,17 +403,15 @@ def _mint_urls(settings: Settings, plan: Plan, rows: list[Row], dest: Path,
 
 def add_batch_parser(sub: Any) -> None:
     """Register `picstream batch` on the CLI's subparsers."""
+    from .cli import add_output_arguments
+
     p = sub.add_parser("batch", help="render or sign many rows of a CSV/JSONL file")
     p.add_argument("template")
     p.add_argument("rows", help="rows.csv (header = variable names) or rows.jsonl")
     dest = p.add_mutually_exclusive_group(required=True)
     dest.add_argument("--out", metavar="DIR", help="write one image per row: DIR/000042.jpg")
     dest.add_argument("--urls", metavar="FILE", help="only mint signed URLs into a CSV")
-    p.add_argument("--format", choices=formats.SPELLINGS, default="jpeg")
-    p.add_argument("--width", type=int)
-    p.add_argument("--height", type=int)
-    p.add_argument("--quality", type=int)
-    p.add_argument("--dpr", type=float)
+    add_output_arguments(p, formats.SPELLINGS, "jpeg")
     p.add_argument("--workers", type=int, default=0, help="render processes (default: cores)")
     p.add_argument("--vips-threads", type=int, default=1,
                    help="libvips threads per render (1 is fastest for many small images)")
@@ -429,14 +426,10 @@ def add_batch_parser(sub: Any) -> None:
 
 
 def _plan(args: argparse.Namespace) -> Plan:
-    fmt = formats.get(args.format).name
-    defaults: dict[str, str] = {}
-    for short, value in (("w", args.width), ("h", args.height), ("q", args.quality)):
-        if value is not None:
-            defaults[short] = str(value)
-    if args.dpr is not None:
-        defaults["dpr"] = url_value("dpr", float(args.dpr))
-    return Plan(template=args.template, fmt=fmt, defaults=defaults)
+    from .cli import output_options
+
+    defaults = {name: value for name, value in output_options(args).items() if value is not None}
+    return Plan(template=args.template, fmt=formats.get(args.format).name, defaults=defaults)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

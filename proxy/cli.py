@@ -23,6 +23,21 @@ def _exit_code(error: ProxyError) -> int:
     return EXIT_INPUT if error.status < 500 else EXIT_FAILED
 
 
+def add_output_arguments(parser: argparse.ArgumentParser, choices: Sequence[str],
+                         default: str | None) -> None:
+    """The output flags of every command that makes an image or its URL (render, sign, batch)."""
+    parser.add_argument("--format", choices=choices, default=default)
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--height", type=int)
+    parser.add_argument("--quality", type=int)
+    parser.add_argument("--dpr", type=float)
+
+
+def output_options(args: argparse.Namespace) -> dict[str, object]:
+    """The CLI's adapter onto the builder (proxy/request.py): the output flags by URL name."""
+    return {"w": args.width, "h": args.height, "q": args.quality, "dpr": args.dpr}
+
+
 def _pairs(items: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
@@ -81,9 +96,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     """Render one image offline, to a file."""
     from .atomic import write_atomic
     from .render import OutputLimits, RenderJob, render
+    from .request import build
     from .sources.resolve import resolve_offline
-    from .spec import OutputOptions
-    from .template.values import coerce
 
     settings = _settings(args)
     suffix = Path(args.output).suffix or ".png"
@@ -95,11 +109,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     fmt = found.name
     template = _registry(settings).get(args.template)
-    output = OutputOptions(format=fmt, width=args.width, height=args.height,
-                           quality=args.quality, dpr=args.dpr)
-    values = coerce(template, _pairs(args.values))
-    images = resolve_offline(settings, template, values)
-    job = RenderJob(template=template, values=values, output=output, images=images,
+    # The checks of a URL with these values: what renders here renders on the server.
+    checked = build(template, _pairs(args.values), output_options(args), fmt, settings.limits)
+    images = resolve_offline(settings, template, checked.values)
+    job = RenderJob(template=template, values=checked.values,
+                    output=checked.spec.output_options(fmt), images=images,
                     limits=OutputLimits(settings.limits.max_output_side,
                                         settings.limits.max_output_pixels),
                     explain=args.explain)
@@ -269,8 +283,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     version = template.version if args.pin else None
     # The server's own check: a value it would refuse is refused here, with its message.
     checked = build(template, _pairs(args.values),
-                    {"w": args.width, "h": args.height, "q": args.quality, "dpr": args.dpr,
-                     "v": version, "exp": expires}, args.format, settings.limits)
+                    {**output_options(args), "v": version, "exp": expires}, args.format,
+                    settings.limits)
     base_url = args.base_url or settings.server.base_url
     url = signed_url(checked.spec, settings.signing.keys, base_url=base_url,
                      limits=settings.limits)
@@ -419,11 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("template")
     p.add_argument("values", nargs="*", metavar="name=value")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--format", choices=formats.SPELLINGS)
-    p.add_argument("--width", type=int)
-    p.add_argument("--height", type=int)
-    p.add_argument("--quality", type=int)
-    p.add_argument("--dpr", type=float, default=1.0)
+    add_output_arguments(p, formats.SPELLINGS, None)
     p.add_argument("--explain", action="store_true",
                    help="draw layer boxes and report text fitting")
     p.set_defaults(func=cmd_render)
@@ -439,12 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sign", help="print a signed image URL")
     p.add_argument("template")
     p.add_argument("values", nargs="*", metavar="name=value")
-    p.add_argument("--format", default="png",
-                   choices=formats.URL_SPELLINGS)
-    p.add_argument("--width", type=int)
-    p.add_argument("--height", type=int)
-    p.add_argument("--quality", type=int)
-    p.add_argument("--dpr", type=float)
+    add_output_arguments(p, formats.URL_SPELLINGS, "png")
     p.add_argument("--pin", action="store_true",
                    help="pin the current template version (immutable caching)")
     p.add_argument("--expires", type=int, metavar="SECONDS", help="expire after SECONDS")

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from proxy.cli import main
 from proxy.config import Server, load_settings, replace
 from proxy.errors import ProxyError
-from proxy.spec import url_value
+from proxy.spec import RenderSpec, url_value
 from proxy.template.registry import Registry
-from proxy.urls import build_spec, sign_url, signed_url
+from proxy.urls import build_spec, sign_path, sign_url, signed_url
 from tests.conftest import ROOT, TEST_KEYS
 from tests.support.servers import ProcessServer
 from tests.web.test_api import API_KEY, api_keys
@@ -200,21 +200,29 @@ def test_every_door_mints_the_same_url_and_refuses_the_same_inputs_alike(
     assert status == 200
 
 
-@pytest.mark.parametrize(("values", "field"), [
-    ({"name": "Ada", "bogus": "1"}, "bogus"),
-    ({"name": "Ada", "accent": "blurple"}, "accent"),
-    ({"name": "x" * 81}, "name"),
+@pytest.mark.parametrize(("values", "dpr", "field"), [
+    ({"name": "Ada", "bogus": "1"}, None, "bogus"),
+    ({"name": "Ada", "accent": "blurple"}, None, "accent"),
+    ({"name": "x" * 81}, None, "name"),
+    ({"name": "Ada"}, 1.125, "dpr"),
 ])
-def test_sign_refuses_what_the_server_refuses_with_its_message(
-        cli_env: ProcessServer, capsys: pytest.CaptureFixture[str], values: dict[str, str],
-        field: str) -> None:
-    assert door_cli_sign(values, "png", None, None, capsys)[0] is None
-    # The server's answer to the same request, signed without the template check.
-    spec = build_spec("social-card", values, fmt="png", version=VERSION)
-    status, body = http("GET", signed_url(spec, TEST_KEYS, base_url=cli_env.url))
+def test_sign_and_render_refuse_what_the_server_refuses_with_its_message(
+        cli_env: ProcessServer, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        values: dict[str, str], dpr: float | None, field: str) -> None:
+    assert door_cli_sign(values, "png", None, dpr, capsys)[0] is None
+    # The server's answer to the same request, signed as it stands (no check at all).
+    pairs_ = {**values, "v": VERSION, **({} if dpr is None else {"dpr": url_value("dpr", dpr)})}
+    spec = RenderSpec("social-card", "png", tuple(sorted(pairs_.items())))
+    status, body = http("GET", cli_env.url + sign_path(spec, TEST_KEYS))
     assert status == 400 and isinstance(body, dict)
-    assert main(["sign", "social-card", *(f"{k}={v}" for k, v in values.items())]) == 3
+    flags = [] if dpr is None else ["--dpr", str(dpr)]
+    pairs = [f"{k}={v}" for k, v in values.items()]
+    assert main(["sign", "social-card", *pairs, *flags]) == 3
     assert capsys.readouterr().err.strip() == f"picstream: {body['error']}"
+    out = tmp_path / "card.png"
+    assert main(["render", "social-card", *pairs, *flags, "-o", str(out)]) == 3
+    assert capsys.readouterr().err.strip() == f"picstream: {body['error']}"
+    assert not out.exists()
     assert body.get("field") == field
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -158,21 +158,21 @@ def _fallback_headers(facts: RequestFacts, reason: str, image: CachedImage, spec
             "Cache-Control": cache_control(drawn, cache, time.time())}
 
 
-def _remember(request: web.Request, service: ImageService, spec: RenderSpec, known: KnownURL
-              ) -> None:
+def _remember(request: web.Request, index: MutableMapping[str, KnownURL], spec: RenderSpec,
+              known: KnownURL) -> None:
     """Index a canonical URL (never the yarl spelling, never a debug URL) for the fast path."""
-    if spec.debug or request.raw_path != (
+    if not spec.debug and request.raw_path == (
             f"{PATH_PREFIX}{request.match_info['sig']}/{spec.canonical()}"):
-        return
-    known_key = request.raw_path
-    if spec.fixed_format is None:
-        known_key += "\n" + negotiate_format(request.headers.get("Accept", ""), "?")
-    service.known_urls[known_key] = known
+        known_key = request.raw_path
+        if spec.fixed_format is None:
+            known_key += "\n" + negotiate_format(request.headers.get("Accept", ""), "?")
+        index[known_key] = known
 
 
 async def handle_image(request: web.Request) -> web.StreamResponse:
     """Serve one signed image URL."""
-    service = request.app[SERVICE]
+    app = request.app
+    service = app[SERVICE]
     facts = request[FACTS]
     fast = memory_hit(request, app, facts)
     if fast is not None:
@@ -205,7 +205,7 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
         if is_not_modified(if_none_match, image.etag):
             return _not_modified(facts, headers)
     else:
-        _remember(request, service, spec, KnownURL(
+        _remember(request, service.known_urls, spec, KnownURL(
             key, template.name, template.version, lifetime, headers,
             _image_response_headers(image, headers, "memory")))
     response_headers = _image_response_headers(image, headers, served.tier)
