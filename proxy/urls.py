@@ -50,19 +50,6 @@ def sign_path(spec: RenderSpec, keys: Sequence[str]) -> str:
     return f"{PATH_PREFIX}{sign(spec, keys)}/{spec.canonical()}"
 
 
-def verify(sig: str, spec: RenderSpec, keys: Sequence[str], *, now: float,
-           allow_unsafe: bool) -> None:
-    """Raise Forbidden unless `sig` signs `spec` with one of `keys`, then Expired if past `exp`."""
-    if sig == UNSAFE_SIGNATURE:
-        if not allow_unsafe:
-            raise Forbidden("invalid signature")
-    elif not _matches(sig, spec.canonical(), keys):
-        raise Forbidden("invalid signature")
-    # Only after the signature: an unsigned URL learns nothing from a 410.
-    if spec.expires is not None and now >= spec.expires:
-        raise Expired("this link has expired")
-
-
 def verify_raw(sig: str, template: str, fmt: str, pairs: Sequence[tuple[str, str]],
                keys: Sequence[str], *, allow_unsafe: bool) -> str:
     """Check the signature over the decoded pairs; return the image's one canonical path.

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import string
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,15 @@ from yarl import URL
 from proxy.config import Limits
 from proxy.errors import BadRequest, Expired, Forbidden, InvalidValue, NotFound, URITooLong
 from proxy.spec import RenderSpec, parse_request
-from proxy.urls import SALT, generate_key, sign, sign_path, sign_url, verify
+from proxy.urls import (
+    SALT,
+    check_expiry,
+    generate_key,
+    sign,
+    sign_path,
+    sign_url,
+    verify_raw,
+)
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parent / "vectors" / "signing.json").read_text(encoding="utf-8"))
@@ -32,6 +41,13 @@ def from_path(path: str) -> tuple[str, RenderSpec]:
     _, _, sig, name = url.path.split("/")
     template, fmt = name.rsplit(".", 1)
     return sig, parse_request(template, fmt, list(url.query.items()), len(path), LIMITS)
+
+
+def verify(sig: str, spec: RenderSpec, keys: Sequence[str], *, now: float,
+           allow_unsafe: bool) -> None:
+    """What the GET does: the one verify function over the spec's pairs, then the expiry."""
+    verify_raw(sig, spec.template, spec.fmt, spec.params(), keys, allow_unsafe=allow_unsafe)
+    check_expiry(spec, now=now)
 
 
 def check(path: str, keys: tuple[str, ...] = (KEY,), now: float = NOW,

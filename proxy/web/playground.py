@@ -25,6 +25,7 @@ from ..spec import format_dpr, url_value
 from ..template.describe import describe_template
 from ..template.model import Template
 from ..urls import sign_srcset, sign_url
+from .api_body import read_json
 from .auth import check_key, parse_keys
 from .keys import REGISTRY, SETTINGS
 from .trust import is_https
@@ -85,11 +86,7 @@ async def page(request: web.Request) -> web.Response:
 
 async def session(request: web.Request) -> web.Response:
     """POST /playground/api/session {key}: check the key, keep it in an HttpOnly cookie."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("expected a JSON body") from None
-    key = body.get("key") if isinstance(body, dict) else None
+    key = (await read_json(request)).get("key")
     if not isinstance(key, str) or not key:
         raise BadRequest("key: required", field="key")
     settings = request.app[SETTINGS]
@@ -172,11 +169,8 @@ async def sign(request: web.Request) -> web.Response:
     """POST /playground/api/sign {template, variables, output}: signed URLs and snippets."""
     _authorize(request)
     settings = request.app[SETTINGS]
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("expected a JSON body") from None
-    if not isinstance(body, dict) or not isinstance(body.get("template"), str):
+    body = await read_json(request)       # the API's body rules: size limit, JSON object
+    if not isinstance(body.get("template"), str):
         raise BadRequest("template: required", field="template")
     template = request.app[REGISTRY].get(body["template"])
     variables = _variables(body.get("variables", {}), template)
