@@ -1,6 +1,6 @@
 """Every front door mints the same URL for the same input and refuses the same inputs.
 
-Doors: `picstream sign --pin`, `sign_url(version=...)`, `POST /v1/render` and
+Doors: `picstream sign --pin`, `sign_url(version=...)`, `POST /v1/render`, `POST /v1/batch` and
 `picstream batch --urls`, against one real `picstream serve` (which answers every minted URL,
 and refuses, with the same message, what the template-aware doors refuse).
 """
@@ -100,23 +100,47 @@ API_OPTIONS = {"output.width": "w", "output.height": "h", "output.quality": "q",
                "output.dpr": "dpr", "output.format": "fmt"}
 
 
-def door_api(base: str, values: dict[str, object], fmt: str, width: int | None,
-             dpr: float | None) -> tuple[str | None, tuple[str, str] | None]:
-    """The URL, or the first error as (the URL's name of its field, its message)."""
+ApiOutcome = tuple[str | None, tuple[str, str] | None]
+
+
+def _first_error(errors: list[dict[str, str]], prefix: str = "") -> tuple[str, str]:
+    """The first error as (the URL's name of its field, its message)."""
+    field = errors[0]["field"].removeprefix(prefix)
+    return API_OPTIONS.get(field, field.removeprefix("variables.")), errors[0]["error"]
+
+
+def _api_output(fmt: str, width: int | None, dpr: float | None) -> dict[str, object]:
     output: dict[str, object] = {"format": fmt}
     if width is not None:
         output["width"] = width
     if dpr is not None:
         output["dpr"] = dpr
-    status, body = http("POST", base + "/v1/render",
-                        {"template": "social-card", "variables": values, "output": output})
+    return output
+
+
+def door_api(base: str, values: dict[str, object], fmt: str, width: int | None,
+             dpr: float | None) -> ApiOutcome:
+    """POST /v1/render: the URL, or the first error."""
+    status, body = http("POST", base + "/v1/render", {
+        "template": "social-card", "variables": values, "output": _api_output(fmt, width, dpr)})
     assert isinstance(body, dict), body
     if status == 200:
         return str(body["url"]), None
     assert status == 422, body
-    first = body["errors"][0]
-    field = str(first["field"])
-    return None, (API_OPTIONS.get(field, field.removeprefix("variables.")), str(first["error"]))
+    return None, _first_error(body["errors"])
+
+
+def door_api_batch(base: str, values: dict[str, object], fmt: str, width: int | None,
+                   dpr: float | None) -> ApiOutcome:
+    """POST /v1/batch with one item (the batch's own output): its URL, or its first error."""
+    status, body = http("POST", base + "/v1/batch", {
+        "template": "social-card", "items": [{"variables": values}],
+        "output": _api_output(fmt, width, dpr)})
+    assert status == 200 and isinstance(body, dict), body
+    (item,) = body["items"]
+    if item["ok"]:
+        return str(item["url"]), None
+    return None, _first_error(item["errors"], "items[0].")
 
 
 def door_batch(tmp: Path, values: dict[str, object], fmt: str, width: int | None,
@@ -182,6 +206,7 @@ def test_every_door_mints_the_same_url_and_refuses_the_same_inputs_alike(
     base = cli_env.url
     sign_url_, sign_error = door_cli_sign(values, fmt, width, dpr, capsys)
     api_url, api_error = door_api(base, values, fmt, width, dpr)
+    assert door_api_batch(base, values, fmt, width, dpr) == (api_url, api_error)
     batch_url, batch_error = door_batch(tmp_path, values, fmt, width, dpr, capsys)
     if sign_error is not None:
         # One refuses: all refuse, with the same message (the API names JSON fields).
