@@ -19,8 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from .. import formats
-from ..errors import BadRequest, InvalidValue, Unauthorized
-from ..request import build
+from ..errors import BadRequest, Unauthorized
+from ..request import build, check_format
 from ..spec import format_dpr, url_value
 from ..template.describe import describe_template
 from ..template.model import Template
@@ -120,29 +120,18 @@ async def templates(request: web.Request) -> web.Response:
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
-def _side(raw: Any, name: str, max_side: int) -> int | None:
-    value = raw.get(name)
-    if value in (None, ""):
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= max_side:
-        raise InvalidValue(f"{name}: a whole number from 1 to {max_side}", field=name)
-    return value
-
-
-def _output(raw: Any, template: Template, max_side: int
-            ) -> tuple[str, int | None, int | None, float, bool]:
-    """format, width, height, dpr, explain from the request's `output` object."""
+def _output(raw: Any, template: Template) -> tuple[str, dict[str, object], bool]:
+    """format, options by URL name (for the builder to check) and explain from `output`."""
     if not isinstance(raw, dict):
         raise BadRequest("output: expected an object", field="output")
-    fmt = formats.canonical_name(str(raw.get("format") or template.formats[0]))
-    if fmt not in template.formats:
-        raise InvalidValue(f"format: one of {', '.join(template.formats)}", field="format")
-    width = _side(raw, "width", max_side)
-    height = _side(raw, "height", max_side)   # a photo template's canvas follows w and h
-    dpr = raw.get("dpr", 1)
-    if isinstance(dpr, bool) or not isinstance(dpr, (int, float)) or not 1 <= dpr <= 4:
-        raise InvalidValue("dpr: a number from 1 to 4", field="dpr")
-    return fmt, width, height, float(format_dpr(float(dpr))), bool(raw.get("explain", False))
+    options = {short: None if raw.get(name) in (None, "") else raw.get(name)
+               for name, short in (("width", "w"), ("height", "h"))}
+    dpr = raw.get("dpr")
+    if isinstance(dpr, float):
+        dpr = float(format_dpr(dpr))    # a slider's 1.333 is 1.33: a URL's dpr has two decimals
+    # 1x carries no dpr: its URL is the plain `src` one (sign_srcset's rule).
+    options["dpr"] = None if dpr == 1 and not isinstance(dpr, bool) else dpr
+    return str(raw.get("format") or template.formats[0]), options, bool(raw.get("explain"))
 
 
 def _variables(raw: Any, template: Template) -> dict[str, str]:
@@ -174,11 +163,11 @@ async def sign(request: web.Request) -> web.Response:
         raise BadRequest("template: required", field="template")
     template = request.app[REGISTRY].get(body["template"])
     variables = _variables(body.get("variables", {}), template)
-    fmt, width, height, dpr, explain = _output(body.get("output", {}), template,
-                                               settings.limits.max_output_side)
-    one_dpr = None if dpr == 1 else dpr
+    fmt, options, explain = _output(body.get("output", {}), template)
     # The one builder's checks, before signing: the same errors the image URL would give.
-    build(template, variables, {"w": width, "h": height, "dpr": one_dpr}, fmt, settings.limits)
+    spec = build(template, variables, options, fmt, settings.limits).spec
+    check_format(template, spec.fmt)        # `auto` too: a snippet names its format
+    fmt, width, height, one_dpr = spec.fmt, spec.width, spec.height, spec.dpr
     # The configured public base, never the Host header: whoever sends the request chooses
     # Host, and the URLs minted here are pasted into emails and pages.
     origin = settings.server.base_url
@@ -212,8 +201,8 @@ async def sign(request: web.Request) -> web.Response:
     output: dict[str, Any] = {"format": fmt}
     if width is not None:
         output["width"] = width
-    if dpr != 1:
-        output["dpr"] = int(dpr) if dpr.is_integer() else dpr
+    if one_dpr is not None:
+        output["dpr"] = int(one_dpr) if one_dpr.is_integer() else one_dpr
     api_body = json.dumps({"template": template.name, "variables": variables,
                            "output": output}, ensure_ascii=False)
     curl = (f"curl -sS -X POST {shlex.quote(origin + '/v1/render')} "

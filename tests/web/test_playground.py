@@ -11,7 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
+from proxy.errors import ProxyError
+from proxy.request import build, check_format
+from proxy.template.registry import Registry
 from tests.conftest import ROOT
 from tests.support.servers import start_app
 
@@ -170,3 +174,42 @@ async def test_templates_list_their_layers_and_a_photo_signs_with_its_box(  # ty
     assert "h=400" in signed["url"] and "w=600" in signed["url"]
     assert "debug=1" in signed["preview"]
     assert 'width="600" height="400"' in signed["img_snippet"]
+
+
+@pytest.mark.parametrize(("output", "field"), [
+    ({"width": 9000}, "w"), ({"width": "wide"}, "w"), ({"dpr": 9}, "dpr"),
+    ({"dpr": 0.5}, "dpr"), ({"format": "bmp"}, "fmt"), ({"format": "auto"}, "fmt"),
+])
+async def test_sign_refuses_output_the_image_url_would_refuse_with_its_message(
+        settings_factory, output: dict[str, object], field: str) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_factory(server={"playground": True})
+    server, _ = await start_app(settings)
+    base = f"http://127.0.0.1:{server.port}"
+    body = {"template": "social-card", "variables": {"name": "Ada"}, "output": output}
+    try:
+        async with aiohttp.ClientSession() as session, session.post(
+                base + "/playground/api/sign", json=body) as resp:
+            assert resp.status == 400
+            refused = await resp.json()
+    finally:
+        await server.close()
+    template = Registry(ROOT / "templates").get("social-card")
+    options = {"w": output.get("width"), "dpr": output.get("dpr")}
+    with pytest.raises(ProxyError) as builder:
+        spec = build(template, {"name": "Ada"}, options, str(output.get("format", "png")),
+                     settings.limits).spec
+        check_format(template, spec.fmt)    # the playground's own rule: `auto` is no format
+    assert (refused["field"], refused["error"]) == (field, builder.value.public)
+
+
+async def test_sign_names_jpeg_for_jpg(settings_factory) -> None:  # type: ignore[no-untyped-def]
+    server, _ = await start_app(settings_factory(server={"playground": True}))
+    body = {"template": "social-card", "variables": {"name": "Ada"},
+            "output": {"format": "jpg", "dpr": 2.0}}
+    try:
+        async with aiohttp.ClientSession() as session, session.post(
+                f"http://127.0.0.1:{server.port}/playground/api/sign", json=body) as resp:
+            signed = await resp.json()
+    finally:
+        await server.close()
+    assert "/social-card.jpeg?dpr=2&" in signed["url"] and signed["format"] == "jpeg"
