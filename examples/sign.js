@@ -13,6 +13,7 @@ const enc = (s) => encodeURIComponent(String(s))
 // `params` holds variables and output options (w, h, q, dpr, v, exp, debug) as strings.
 // Names are ASCII, so the default sort matches the server's.
 function canonical(template, fmt, params) {
+  if (fmt === 'jpg') fmt = 'jpeg'; // one name per format: a .jpg URL is redirected
   const query = Object.keys(params).sort().map((k) => `${enc(k)}=${enc(params[k])}`).join('&');
   return query ? `${template}.${fmt}?${query}` : `${template}.${fmt}`;
 }

@@ -21,6 +21,9 @@ func Canonical(template, format string, params map[string]string) string {
 		names = append(names, name)
 	}
 	sort.Strings(names) // byte order, as the server sorts (names are ASCII)
+	if format == "jpg" {
+		format = "jpeg" // one name per format: a .jpg URL is redirected
+	}
 	var b strings.Builder
 	b.WriteString(template + "." + format)
 	for i, name := range names {

@@ -18,6 +18,7 @@ const text = (value) => (typeof value === 'boolean' ? (value ? 'true' : 'false')
  * @returns {string}
  */
 export function canonical(template, fmt, params = {}) {
+  if (fmt === 'jpg') fmt = 'jpeg'; // one name per format: a .jpg URL is redirected
   // Names are ASCII (docs/signing.md), so the default UTF-16 sort is the server's byte order.
   const query = Object.keys(params).sort()
     .map((name) => `${enc(name)}=${enc(text(params[name]))}`).join('&');

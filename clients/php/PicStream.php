@@ -18,7 +18,8 @@ final class PicStream
             // rawurlencode keeps exactly A-Z a-z 0-9 - . _ ~ (RFC 3986), as the server does.
             $pairs[] = rawurlencode((string) $name) . '=' . rawurlencode(self::text($value));
         }
-        $base = $template . '.' . $fmt;
+        // One name per format: a .jpg URL is redirected.
+        $base = $template . '.' . ($fmt === 'jpg' ? 'jpeg' : $fmt);
         return $pairs ? $base . '?' . implode('&', $pairs) : $base;
     }
 

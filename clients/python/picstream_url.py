@@ -28,6 +28,7 @@ def _text(value: Value) -> str:
 
 def canonical(template: str, fmt: str, params: Mapping[str, Value] | None = None) -> str:
     """The signed string: "template.fmt?name=value&...", pairs sorted by name."""
+    fmt = "jpeg" if fmt == "jpg" else fmt   # one name per format: a .jpg URL is redirected
     pairs = sorted((name, _text(value)) for name, value in (params or {}).items())
     query = "&".join(f"{quote(n, safe='')}={quote(v, safe='')}" for n, v in pairs)
     return f"{template}.{fmt}?{query}" if query else f"{template}.{fmt}"

@@ -15,6 +15,7 @@ module PicStream
     # Names are ASCII (docs/signing.md): String#<=> compares bytes, as the server does.
     query = params.map { |name, value| [name.to_s, text(value)] }.sort_by(&:first)
                   .map { |name, value| "#{enc(name)}=#{enc(value)}" }.join('&')
+    fmt = 'jpeg' if fmt == 'jpg' # one name per format: a .jpg URL is redirected
     query.empty? ? "#{template}.#{fmt}" : "#{template}.#{fmt}?#{query}"
   end
 
