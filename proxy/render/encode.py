@@ -8,6 +8,8 @@ from typing import Any
 
 import pyvips
 
+from .. import formats
+
 # Chosen by measurement on a 1200x630 card (135-degree gradient, translucent rounded panel,
 # circle-masked photo, two lines of text), libvips 8.18, one thread, median of 3-8 runs on a
 # shared (noisy) machine; "photo" is 1200x630 of blurred colour noise, a worst case.
@@ -77,9 +79,10 @@ def encode(image: pyvips.Image, fmt: str, quality: int | None,
     JPEG has no alpha: a transparent canvas is flattened onto `matte` (the template's `matte`
     colour, white by default). The other formats keep the alpha (GIF as 1-bit transparency).
     """
-    fmt = "jpeg" if fmt == "jpg" else fmt
-    if fmt not in _SAVERS:
+    known = formats.find(fmt)
+    if known is None:
         raise ValueError(f"unknown output format: {fmt!r}")
+    fmt = known.name
     image = to_srgb_uchar(image)
     if fmt == "jpeg" and image.hasalpha():
         image = image.flatten(background=list(matte))
