@@ -12,9 +12,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
+import numpy as np
 from cachetools import LRUCache
 
 T = TypeVar("T")
+# A thread keeps its canvas buffer up to this size (a 1200x630 card at dpr 2 is 9 MB).
+SCRATCH_MAX_BYTES = 16 * 1024 * 1024
 
 
 class RenderMemo:
@@ -29,6 +32,7 @@ class RenderMemo:
         # Per layer slot, the values of its last renders: tells a value that fills a share of
         # them (a default title, one badge for a whole batch) from one that merely came back.
         self._recent: LRUCache[Hashable, _Window] = LRUCache(maxsize=1024)
+        self._threads = threading.local()
 
     def get_or_make(self, key: Hashable, make: Callable[[], T], nbytes: Callable[[T], int]) -> T:
         """Return the memoised value for `key`, computing it (outside the lock) on a miss."""
@@ -44,6 +48,21 @@ class RenderMemo:
             if size <= self._cache.maxsize:
                 self._cache[key] = (value, size)
         return value
+
+    def scratch(self, shape: tuple[int, ...]) -> np.ndarray:
+        """This thread's canvas buffer of `shape` (uint8), reused render after render.
+
+        A render blends its layers into a private copy of the base canvas. A new 2.3 MB array
+        per render came fresh from the kernel each time (a page fault per 4 KB page): the copy
+        measured 0.2-0.4 ms in a render against 0.06 ms into memory already mapped. The buffer
+        lives only until the render's encode, and each thread renders one image at a time.
+        """
+        buffer: np.ndarray | None = getattr(self._threads, "canvas", None)
+        if buffer is None or buffer.shape != shape:
+            buffer = np.empty(shape, dtype=np.uint8)
+            if buffer.nbytes <= SCRATCH_MAX_BYTES:   # a dpr 4 poster allocates per render
+                self._threads.canvas = buffer
+        return buffer
 
     def note(self, slot: Hashable, value: Hashable, window: int) -> int:
         """Record that `slot` (a layer of a template) drew `value`; how many of the slot's

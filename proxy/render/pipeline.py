@@ -396,7 +396,8 @@ def draw_layers(state: RenderState) -> RenderState:
     template = state.job.template
     pixels: np.ndarray | None = None
     if state.bands == 3 and state.rest and state.base_pixels is not None:
-        pixels = state.base_pixels.copy()
+        pixels = state.memo.scratch(state.base_pixels.shape)
+        np.copyto(pixels, state.base_pixels)
     for index, resolved in state.rest:
         _check_deadline(state)
         state.ctx.layer_index = index

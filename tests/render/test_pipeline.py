@@ -216,3 +216,16 @@ def test_a_title_below_names_of_different_sizes_is_laid_out_and_prepared_once() 
               and key[4][1].text == title]
     assert len(texts) == 1
     assert len(placed) == 1
+
+
+def test_renders_on_many_threads_sharing_a_memo_keep_their_own_canvas() -> None:
+    # Each thread blends into its own reused canvas buffer (RenderMemo.scratch): renders on
+    # four threads at once give the bytes of a render alone.
+    from concurrent.futures import ThreadPoolExecutor
+
+    memo = RenderMemo()
+    names = [f"Thread Person {i}" for i in range(16)]
+    with ThreadPoolExecutor(4) as pool:
+        shared = list(pool.map(lambda name: card(memo, name, "jpeg"), names))
+    for name, data in zip(names, shared, strict=True):
+        assert data == card(RenderMemo(), name, "jpeg")
