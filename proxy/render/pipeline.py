@@ -281,12 +281,7 @@ def make_canvas(state: RenderState) -> RenderState:
         for index, resolved in hot:
             state.ctx.layer_index = index
             patch = _draw_cached(state, index, template.layers[index], resolved)
-            if patch is None:
-                continue
-            if pixels is not None:
-                blend(pixels, patch)
-            else:
-                canvas = paste(canvas, state.draw_size, state.bands, patch)
+            canvas = _put(state, canvas, pixels, patch)
         if pixels is not None:
             # the image shares the array's memory: renders copy the array before blending
             canvas = pyvips.Image.new_from_memory(pixels.data, width, height, 3, "uchar")
@@ -389,6 +384,18 @@ def _fallback_for(template: Template, layer: Layer) -> tuple[str, str] | None:
     return var.name, var.fallback
 
 
+def _put(state: RenderState, canvas: pyvips.Image, pixels: np.ndarray | None,
+         patch: Ready | None) -> pyvips.Image:
+    """Blend `patch` into the NumPy canvas when there is one (opaque), else paste it into the
+    libvips canvas; the canvas to go on with."""
+    if patch is None:
+        return canvas
+    if pixels is not None:
+        blend(pixels, patch)
+        return canvas
+    return paste(canvas, state.draw_size, state.bands, patch)
+
+
 def draw_layers(state: RenderState) -> RenderState:
     """Draw the per-render layers in order, each blended over its own region only."""
     assert state.canvas is not None and state.ctx is not None
@@ -413,12 +420,7 @@ def draw_layers(state: RenderState) -> RenderState:
             state.fallback_reasons.append(f"{fallback[0]}={exc.code}")
             patch = _draw_cached(state, index, template.layers[index],
                                  dataclasses.replace(resolved, src="local:" + fallback[1]))
-        if patch is None:
-            continue
-        if pixels is not None:
-            blend(pixels, patch)
-        else:
-            canvas = paste(canvas, state.draw_size, state.bands, patch)
+        canvas = _put(state, canvas, pixels, patch)
     if pixels is not None:
         width, height = state.draw_size
         canvas = pyvips.Image.new_from_memory(pixels.data, width, height, 3, "uchar")
