@@ -101,25 +101,6 @@ def _json_fields(fields: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-_ACCESS_KEYS = ("request_id", "method", "path", "status", "bytes", "ms", "code", "cache",
-                "template")
-
-
-def _access_json(fields: dict[str, Any]) -> str:
-    """The access fields (_ACCESS_KEYS, in order), each encoded by its known type: _json_fields
-    asks every value's type, and the access line is written once per request."""
-    enc = encode_basestring
-    size, code, tier, template = (fields["bytes"], fields["code"], fields["cache"],
-                                  fields["template"])
-    return (f'"request_id": {enc(fields["request_id"])}, "method": {enc(fields["method"])}, '
-            f'"path": {enc(fields["path"])}, "status": {int(fields["status"])}, '
-            f'"bytes": {"null" if size is None else int(size)}, '
-            f'"ms": {_json_value(fields["ms"])}, '
-            f'"code": {"null" if code is None else enc(code)}, '
-            f'"cache": {"null" if tier is None else enc(tier)}, '
-            f'"template": {"null" if template is None else enc(template)}')
-
-
 class AccessLog:
     """One line per request, written straight to a stream.
 
@@ -158,10 +139,8 @@ class AccessLog:
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._local = time.strftime("%H:%M:%S", time.localtime(second))
         if self.json:
-            body = (_access_json(fields) if tuple(fields) == _ACCESS_KEYS
-                    else _json_fields(fields))
             line = (f'{{"ts": "{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", '
-                    f'"logger": "picstream.access", {body}}}')
+                    f'"logger": "picstream.access", {_json_fields(fields)}}}')
         else:
             extra = " ".join(str(fields[k]) for k in ("cache", "code") if fields.get(k))
             # The decoded path may hold CR/LF (%0d%0a): escaped, it cannot forge a line.
