@@ -32,7 +32,7 @@ class Ready:
     width: int
     height: int
     pre: np.ndarray | None      # rgb * alpha as uint16, cropped to the ink, (rows, cols * 3)
-    inv: np.ndarray | None      # 255 - alpha as uint16, same crop and layout
+    alpha: np.ndarray | None    # alpha as uint8, each repeated 3 times, same crop and layout
     ink_x: int = 0              # the crop's offset inside the patch
     ink_y: int = 0
 
@@ -45,25 +45,30 @@ def ready(patch: Patch | None) -> Ready | None:
     width, height = patch.image.width, patch.image.height
     data = patch.image.write_to_memory()
     image = pyvips.Image.new_from_memory(data, width, height, 4, "uchar")
-    pixels = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 4)
-    alpha = pixels[:, :, 3]
-    rows = np.flatnonzero(alpha.any(axis=1))
-    cols = np.flatnonzero(alpha.any(axis=0))
+    # A pixel as one little-endian uint32 has its alpha in the top byte: "any ink" is then a
+    # contiguous max instead of a strided scan of every fourth byte (4x faster).
+    words = np.frombuffer(data, dtype=np.uint32).reshape(height, width)
+    rows = np.flatnonzero(words.max(axis=1) > 0xFFFFFF)
     if rows.size == 0:
         return None  # nothing visible
+    cols = np.flatnonzero(words.max(axis=0) > 0xFFFFFF)
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    ink = pixels[top:bottom, left:right]
+    ink = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 4)[top:bottom, left:right]
     # Planes as (rows, columns x 3): every operation runs over contiguous rows instead of
-    # broadcasting the alpha over a 3-wide last axis (measured 3x faster).
-    a = np.repeat(ink[:, :, 3], 3, axis=1).astype(np.uint16)
-    rgb = ink[:, :, :3].reshape(bottom - top, (right - left) * 3)
+    # broadcasting the alpha over a 3-wide last axis (measured 3x faster). They are built by
+    # stacking bands: NumPy copies one strided band fast, and a [:, :, :3] slice of RGBA
+    # slowly (0.10 against 0.44 ms for a 670x150 name).
+    alpha = (words[top:bottom, left:right] >> 24).astype(np.uint8)
+    alpha3 = np.stack((alpha, alpha, alpha), axis=2).reshape(bottom - top, (right - left) * 3)
+    rgb = np.stack((ink[:, :, 0], ink[:, :, 1], ink[:, :, 2]), axis=2)
+    pre = np.multiply(rgb.reshape(alpha3.shape), alpha3, dtype=np.uint16)
     return Ready(rgba=image, x=patch.x, y=patch.y, width=width, height=height,
-                 pre=rgb * a, inv=255 - a, ink_x=int(left), ink_y=int(top))
+                 pre=pre, alpha=alpha3, ink_x=int(left), ink_y=int(top))
 
 
 def blend(canvas: np.ndarray, patch: Ready) -> None:
     """Blend `patch` over the (H, W, 3) uint8 canvas in place, clipped to the canvas."""
-    assert patch.pre is not None and patch.inv is not None
+    assert patch.pre is not None and patch.alpha is not None
     height, width = canvas.shape[:2]
     px, py = patch.x + patch.ink_x, patch.y + patch.ink_y
     ph, pw = patch.pre.shape[0], patch.pre.shape[1] // 3
@@ -72,11 +77,14 @@ def blend(canvas: np.ndarray, patch: Ready) -> None:
     if x1 <= x0 or y1 <= y0:
         return
     pre = patch.pre[y0 - py:y1 - py, (x0 - px) * 3:(x1 - px) * 3]
-    inv = patch.inv[y0 - py:y1 - py, (x0 - px) * 3:(x1 - px) * 3]
+    alpha = patch.alpha[y0 - py:y1 - py, (x0 - px) * 3:(x1 - px) * 3]
     region = canvas[y0:y1, x0:x1].reshape(y1 - y0, (x1 - x0) * 3)   # a view: rows are contiguous
     # Exactly libvips' ifthenelse(blend=True) on uchar, (a*t + (255-a)*e + 128) / 255, checked
     # over every alpha: a layer drawn here or in the base gives the same pixels.
-    region[...] = (pre + region * inv + 128) // 255
+    total = np.multiply(region, 255 - alpha, dtype=np.uint16)
+    total += pre
+    total += 128
+    region[...] = total // 255
 
 
 def paste(canvas: pyvips.Image, size: tuple[int, int], bands: int,
@@ -107,5 +115,5 @@ def patch_bytes(patch: Ready | None) -> int:
     """What a memoised patch costs in memory (its image and its NumPy planes)."""
     if patch is None:
         return 1
-    planes = sum(p.nbytes for p in (patch.pre, patch.inv) if p is not None)
+    planes = sum(p.nbytes for p in (patch.pre, patch.alpha) if p is not None)
     return patch.width * patch.height * 4 + planes
