@@ -7,6 +7,7 @@ import pyvips
 from ..template.colors import parse_color
 from ..template.model import ImageLayer
 from .context import DrawContext
+from .decode import upright
 from .patch import Patch
 from .rect import apply_mask, ellipse_mask, rounded_mask, scaled_box
 
@@ -128,8 +129,7 @@ def draw_image(layer: ImageLayer, ctx: DrawContext) -> Patch | None:
     x, y, w, h = scaled_box(layer.box, ctx.scale)
     if w <= 0 or h <= 0 or layer.opacity <= 0:
         return None
-    if source.get_typeof("orientation"):
-        source = source.autorot()
+    source = upright(source)
     image, dx, dy = _fit(source, layer, w, h)
     # Masks are memoised by size (rect.py): drawn once per box, not once per avatar.
     mask = None
