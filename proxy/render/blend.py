@@ -66,8 +66,9 @@ def ready(patch: Patch | None) -> Ready | None:
                  pre=pre, alpha=alpha3, ink_x=int(left), ink_y=int(top))
 
 
-def blend(canvas: np.ndarray, patch: Ready) -> None:
-    """Blend `patch` over the (H, W, 3) uint8 canvas in place, clipped to the canvas."""
+def blend(canvas: np.ndarray, patch: Ready) -> tuple[int, int, int, int] | None:
+    """Blend `patch` over the (H, W, 3) uint8 canvas in place, clipped to the canvas; the
+    rect it changed as (y0, y1, x0, x1), None when it missed the canvas."""
     assert patch.pre is not None and patch.alpha is not None
     height, width = canvas.shape[:2]
     px, py = patch.x + patch.ink_x, patch.y + patch.ink_y
@@ -75,7 +76,7 @@ def blend(canvas: np.ndarray, patch: Ready) -> None:
     x0, y0 = max(px, 0), max(py, 0)
     x1, y1 = min(px + pw, width), min(py + ph, height)
     if x1 <= x0 or y1 <= y0:
-        return
+        return None
     pre = patch.pre[y0 - py:y1 - py, (x0 - px) * 3:(x1 - px) * 3]
     alpha = patch.alpha[y0 - py:y1 - py, (x0 - px) * 3:(x1 - px) * 3]
     region = canvas[y0:y1, x0:x1].reshape(y1 - y0, (x1 - x0) * 3)   # a view: rows are contiguous
@@ -85,6 +86,7 @@ def blend(canvas: np.ndarray, patch: Ready) -> None:
     total += pre
     total += 128
     region[...] = total // 255
+    return y0, y1, x0, x1
 
 
 def paste(canvas: pyvips.Image, size: tuple[int, int], bands: int,

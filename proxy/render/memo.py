@@ -49,19 +49,20 @@ class RenderMemo:
                 self._cache[key] = (value, size)
         return value
 
-    def scratch(self, shape: tuple[int, ...]) -> np.ndarray:
-        """This thread's canvas buffer of `shape` (uint8), reused render after render.
+    def canvas(self, base: np.ndarray) -> CanvasBuffer:
+        """This thread's canvas buffer holding a copy of `base`, reused render after render.
 
         A render blends its layers into a private copy of the base canvas. A new 2.3 MB array
         per render came fresh from the kernel each time (a page fault per 4 KB page): the copy
         measured 0.2-0.4 ms in a render against 0.06 ms into memory already mapped. The buffer
         lives only until the render's encode, and each thread renders one image at a time.
         """
-        buffer: np.ndarray | None = getattr(self._threads, "canvas", None)
-        if buffer is None or buffer.shape != shape:
-            buffer = np.empty(shape, dtype=np.uint8)
-            if buffer.nbytes <= SCRATCH_MAX_BYTES:   # a dpr 4 poster allocates per render
+        buffer: CanvasBuffer | None = getattr(self._threads, "canvas", None)
+        if buffer is None or buffer.pixels.shape != base.shape:
+            buffer = CanvasBuffer(base.shape)
+            if buffer.pixels.nbytes <= SCRATCH_MAX_BYTES:   # a dpr 4 poster allocates per render
                 self._threads.canvas = buffer
+        buffer.copy_of(base)
         return buffer
 
     def note(self, slot: Hashable, value: Hashable, window: int) -> int:
@@ -75,6 +76,34 @@ class RenderMemo:
 
     def __len__(self) -> int:
         return len(self._cache)
+
+
+class CanvasBuffer:
+    """One thread's canvas: a copy of a base canvas plus the rects the last render blended.
+
+    The next render over the same base puts back only those rects (the name, title and avatar
+    of a card, a fifth of it) instead of copying the whole 2.3 MB: in a batch worker the
+    whole copy measured 0.2-0.3 ms of a 12 ms card, the base being out of the CPU caches.
+    """
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.pixels = np.empty(shape, dtype=np.uint8)
+        self.base: np.ndarray | None = None     # the base whose pixels it holds off `dirty`
+        self.dirty: list[tuple[int, int, int, int]] = []
+
+    def copy_of(self, base: np.ndarray) -> None:
+        if self.base is base:
+            for y0, y1, x0, x1 in self.dirty:
+                self.pixels[y0:y1, x0:x1] = base[y0:y1, x0:x1]
+        else:
+            np.copyto(self.pixels, base)
+            self.base = base
+        self.dirty = []
+
+    def touched(self, rect: tuple[int, int, int, int] | None) -> None:
+        """Note a rect (y0, y1, x0, x1) the render blended into."""
+        if rect is not None:
+            self.dirty.append(rect)
 
 
 class _Window:

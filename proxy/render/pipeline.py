@@ -401,10 +401,9 @@ def draw_layers(state: RenderState) -> RenderState:
     assert state.canvas is not None and state.ctx is not None
     canvas = state.canvas
     template = state.job.template
-    pixels: np.ndarray | None = None
+    buffer = None
     if state.bands == 3 and state.rest and state.base_pixels is not None:
-        pixels = state.memo.scratch(state.base_pixels.shape)
-        np.copyto(pixels, state.base_pixels)
+        buffer = state.memo.canvas(state.base_pixels)
     for index, resolved in state.rest:
         _check_deadline(state)
         state.ctx.layer_index = index
@@ -420,10 +419,13 @@ def draw_layers(state: RenderState) -> RenderState:
             state.fallback_reasons.append(f"{fallback[0]}={exc.code}")
             patch = _draw_cached(state, index, template.layers[index],
                                  dataclasses.replace(resolved, src="local:" + fallback[1]))
-        canvas = _put(state, canvas, pixels, patch)
-    if pixels is not None:
+        if buffer is not None and patch is not None:
+            buffer.touched(blend(buffer.pixels, patch))
+        else:
+            canvas = _put(state, canvas, None, patch)
+    if buffer is not None:
         width, height = state.draw_size
-        canvas = pyvips.Image.new_from_memory(pixels.data, width, height, 3, "uchar")
+        canvas = pyvips.Image.new_from_memory(buffer.pixels.data, width, height, 3, "uchar")
     state.canvas = canvas
     return state
 

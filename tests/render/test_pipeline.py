@@ -219,7 +219,7 @@ def test_a_title_below_names_of_different_sizes_is_laid_out_and_prepared_once() 
 
 
 def test_renders_on_many_threads_sharing_a_memo_keep_their_own_canvas() -> None:
-    # Each thread blends into its own reused canvas buffer (RenderMemo.scratch): renders on
+    # Each thread blends into its own reused canvas buffer (RenderMemo.canvas): renders on
     # four threads at once give the bytes of a render alone.
     from concurrent.futures import ThreadPoolExecutor
 
@@ -229,3 +229,21 @@ def test_renders_on_many_threads_sharing_a_memo_keep_their_own_canvas() -> None:
         shared = list(pool.map(lambda name: card(memo, name, "jpeg"), names))
     for name, data in zip(names, shared, strict=True):
         assert data == card(RenderMemo(), name, "jpeg")
+
+
+def test_a_reused_canvas_keeps_nothing_of_the_render_before() -> None:
+    # The thread's canvas buffer puts back only what the last render blended: a short name
+    # after a long one, and a base changed in between (another accent), leave no trace.
+    template = Registry(ROOT / "templates").get("social-card")
+
+    def render_one(memo: RenderMemo, name: str, accent: str) -> bytes:
+        values = coerce(template, {"name": name, "title": f"Title for {name}",
+                                   "accent": accent})
+        return render(RenderJob(template=template, values=values,
+                                output=OutputOptions(format="png")), memo).data
+
+    memo = RenderMemo()
+    steps = [("A much longer name than the next", "#38bdf8"), ("Al", "#38bdf8"),
+             ("Bea Long-Surname-Here", "#ff0000"), ("Cy", "#38bdf8"), ("Di", "#38bdf8")]
+    for name, accent in steps:
+        assert render_one(memo, name, accent) == render_one(RenderMemo(), name, accent), name
