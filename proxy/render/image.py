@@ -41,7 +41,8 @@ def to_rgba(image: pyvips.Image, mask: pyvips.Image | None = None) -> pyvips.Ima
 # thumbnail_image (lanczos3, premultiplied alpha) of a decoded 2400x1600 photo into 400x400:
 # ~6-10 ms, the same as resize(kernel="lanczos3"); decoding that JPEG costs ~29 ms more, so
 # sources shrink on load (decode.py) when they know the target size.
-def _fit(image: pyvips.Image, layer: ImageLayer, w: int, h: int) -> tuple[pyvips.Image, int, int]:
+def _fit(image: pyvips.Image, layer: ImageLayer, w: int, h: int, ctx: DrawContext
+         ) -> tuple[pyvips.Image, int, int]:
     """Resize to the box by the layer's fit; returns the image and its offset in the box."""
     if layer.fit == "fill":
         return image.thumbnail_image(w, height=h, size="force"), 0, 0
@@ -67,13 +68,18 @@ def _fit(image: pyvips.Image, layer: ImageLayer, w: int, h: int) -> tuple[pyvips
             left, top = round((iw - cw) * gx), round((ih - ch) * gy)
         image = image.crop(left, top, cw, ch)
     # Same aspect (the common avatar): one window, so smart-crop analysis could not change it.
-    return _resize_to(image, w, h), 0, 0
+    return _resize_to(image, w, h, ctx), 0, 0
 
 
-def _resize_to(image: pyvips.Image, w: int, h: int) -> pyvips.Image:
+def _resize_to(image: pyvips.Image, w: int, h: int, ctx: DrawContext) -> pyvips.Image:
     """Exactly w x h: an opaque source through `resize` (thumbnail_image adds its own checks
-    around the very same resize: about 0.5 ms more for an avatar, a tenth of its card)."""
+    around the very same resize: about 0.5 ms more for an avatar, a tenth of its card), the
+    thread's kept pipeline for its size when there is one (resizer.py)."""
     if not image.hasalpha():
+        if ctx.memo is not None:
+            kept = ctx.memo.resizers().resize(image, w, h)
+            if kept is not None:
+                return kept
         resized = image.resize(w / image.width, vscale=h / image.height)
         if (resized.width, resized.height) == (w, h):
             return resized
@@ -130,7 +136,7 @@ def draw_image(layer: ImageLayer, ctx: DrawContext) -> Patch | None:
     if w <= 0 or h <= 0 or layer.opacity <= 0:
         return None
     source = upright(source)
-    image, dx, dy = _fit(source, layer, w, h)
+    image, dx, dy = _fit(source, layer, w, h, ctx)
     # Masks are memoised by size (rect.py): drawn once per box, not once per avatar.
     mask = None
     if layer.mask == "circle":

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import numpy as np
 from cachetools import LRUCache
 
+from .resizer import Resizers
+
 T = TypeVar("T")
 # A thread keeps its canvas buffer up to this size (a 1200x630 card at dpr 2 is 9 MB).
 SCRATCH_MAX_BYTES = 16 * 1024 * 1024
@@ -64,6 +66,13 @@ class RenderMemo:
                 self._threads.canvas = buffer
         buffer.copy_of(base)
         return buffer
+
+    def resizers(self) -> Resizers:
+        """This thread's kept resize pipelines (resizer.py)."""
+        kept: Resizers | None = getattr(self._threads, "resizers", None)
+        if kept is None:
+            kept = self._threads.resizers = Resizers()
+        return kept
 
     def note(self, slot: Hashable, value: Hashable, window: int) -> int:
         """Record that `slot` (a layer of a template) drew `value`; how many of the slot's
