@@ -113,6 +113,28 @@ def serve_origin(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+# What a server needs to fetch from the local origin: loopback, plain http and its port.
+# Without the last two every avatar fell back to the template's placeholder (a failed
+# fetch draws the fallback), and the bench measured the placeholder, not the avatars.
+ORIGIN_ENV = {"PICSTREAM_SOURCES_ALLOW_LOOPBACK": "true", "PICSTREAM_SOURCES_ALLOW_HTTP": "true",
+              "PICSTREAM_SOURCES_ALLOW_PORTS": "1024-65535"}
+
+
+def avatars_drawn(cards: list[bytes]) -> None:
+    """Raise unless every card shows its own avatar: cards that fell back to the placeholder
+    share the pixels of the avatar's box."""
+    import pyvips
+
+    seen: dict[bytes, int] = {}
+    for k, data in enumerate(cards):
+        card = pyvips.Image.new_from_buffer(data, "")
+        box = bytes(card.crop(80, 150, 220, 220).write_to_memory())
+        if box in seen:
+            raise RuntimeError(f"cards {seen[box]} and {k} show the same avatar: the avatars "
+                               "fell back (is the origin fetchable?)")
+        seen[box] = k
+
+
 class Origin:
     """The avatar origin in its own process, for the duration of a `with` block."""
 
@@ -180,7 +202,7 @@ def offline(count: int, origin: str) -> dict[str, float]:
             writer.writeheader()
             writer.writerows(rows(count, origin))
         out = Path(tmp) / "out"
-        env = {**os.environ, "PICSTREAM_SOURCES_ALLOW_LOOPBACK": "true"}
+        env = {**os.environ, **ORIGIN_ENV}
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "proxy", "batch", "social-card",
                                  str(path), "--out", str(out), "--format", "jpeg"],
@@ -192,7 +214,9 @@ def offline(count: int, origin: str) -> dict[str, float]:
         peak = sampler.done()
         if proc.returncode != 0:
             raise RuntimeError(stderr[-2000:])
-        files = len(list(out.iterdir()))
+        written = sorted(out.iterdir())
+        files = len(written)
+        avatars_drawn([written[k].read_bytes() for k in range(0, files, max(1, files // 8))])
         return {"count": count, "files": files, "wall_s": wall, "per_s": files / wall,
                 "peak_rss_mb": peak}
 
@@ -204,8 +228,7 @@ def through_server(count: int, origin: str, miss_seconds: int) -> dict[str, floa
     digest = hashlib.sha256(api_key.encode()).hexdigest()
     port = _free_port()
     server = start_server(port, PICSTREAM_API_KEYS=f"bench:{digest}",
-                          PICSTREAM_API_MAX_BATCH_ITEMS=str(count),
-                          PICSTREAM_SOURCES_ALLOW_LOOPBACK="true",
+                          PICSTREAM_API_MAX_BATCH_ITEMS=str(count), **ORIGIN_ENV,
                           PICSTREAM_CACHE_MEMORY_MAX_BYTES=str(64 * 1024 * 1024))
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
@@ -213,6 +236,9 @@ def through_server(count: int, origin: str, miss_seconds: int) -> dict[str, floa
     result: dict[str, float] = {"count": count}
     try:
         items = [{"variables": row} for row in rows(count, origin)]
+        # the same avatars as the first rows, other URLs: the batch's own rows stay misses
+        avatars_drawn([_render_api(base, headers, {**row, "avatar": row["avatar"] + "?probe"})
+                       for row in rows(3, origin)])
         body = json.dumps({"template": "social-card", "prerender": True,
                            "output": {"format": "jpeg"}, "items": items}).encode()
         started = time.perf_counter()
@@ -237,6 +263,18 @@ def through_server(count: int, origin: str, miss_seconds: int) -> dict[str, floa
     return result
 
 
+def _render_api(base: str, headers: dict[str, str], row: dict[str, str]) -> bytes:
+    """One card through POST /v1/render (the image itself); raises if it fell back."""
+    body = json.dumps({"template": "social-card", "variables": row,
+                       "output": {"format": "jpeg"}}).encode()
+    request = urllib.request.Request(base + "/v1/render", data=body,
+                                     headers={**headers, "Accept": "image/jpeg"})
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        if resp.headers.get("X-Fallback"):
+            raise RuntimeError(f"/v1/render fell back: {resp.headers['X-Fallback']}")
+        return resp.read()  # type: ignore[no-any-return]
+
+
 def live_misses(count: int, origin: str, seconds: int) -> dict[str, float]:
     """Live misses through `picstream serve` deployed for this machine: one worker process per
     core (server.workers), as a server whose misses are CPU-bound runs. New rows (new names,
@@ -245,8 +283,7 @@ def live_misses(count: int, origin: str, seconds: int) -> dict[str, float]:
 
     port = _free_port()
     workers = os.cpu_count() or 2
-    server = start_server(port, PICSTREAM_SOURCES_ALLOW_LOOPBACK="true",
-                          PICSTREAM_SERVER_WORKERS=str(workers))
+    server = start_server(port, PICSTREAM_SERVER_WORKERS=str(workers), **ORIGIN_ENV)
     base = f"http://127.0.0.1:{port}"
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -256,9 +293,16 @@ def live_misses(count: int, origin: str, seconds: int) -> dict[str, float]:
 
             script.write_text(LUA)
             fresh = rows(count + 20_000, origin)[count:]
-            paths.write_text("\n".join(
-                sign_url("social-card", row, keys=[KEY], fmt="jpeg", base_url="")
-                for row in fresh) + "\n")
+            urls = [sign_url("social-card", row, keys=[KEY], fmt="jpeg", base_url="")
+                    for row in fresh]
+            paths.write_text("\n".join(urls[3:]) + "\n")
+            cards = []
+            for url in urls[:3]:
+                with urllib.request.urlopen(base + url, timeout=60) as resp:
+                    if resp.headers.get("X-Fallback"):
+                        raise RuntimeError(f"live miss fell back: {resp.headers['X-Fallback']}")
+                    cards.append(resp.read())
+            avatars_drawn(cards)
             misses = wrk(base + "/", connections=8, seconds=seconds,
                          script=str(script), paths_file=str(paths))
     finally:
