@@ -165,7 +165,13 @@ async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: 
     template = Registry(Path(settings.templates.dir), font_ok=font_ok).get(plan.template)
     if plan.fmt not in template.formats:
         raise BadRequest(f"template {template.name} is not offered as {plan.fmt}")
-    has_images = any(v.type == "image" for v in template.variables.values())
+    image_vars = sum(1 for v in template.variables.values() if v.type == "image")
+    has_images = image_vars > 0
+    # The fetcher refuses downloads past its bound ("retry shortly": right for a live server,
+    # which sheds load). A batch has more rows in flight than that and must wait its turn,
+    # not fail the rows (10,000 avatar rows lost ~1 % of them).
+    downloads = asyncio.Semaphore(max(1, settings.sources.max_concurrent_fetches
+                                      // max(1, image_vars)))
     digits = max(6, len(str(len(rows))))
     setup = WorkerSetup(templates_dir=settings.templates.dir, template=template.name,
                         max_output_side=settings.limits.max_output_side,
@@ -192,7 +198,8 @@ async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: 
             checked = row_request(row, plan, template, settings.limits)  # bad rows fail, named
             images: dict[str, bytes] = {}
             if has_images:
-                images = (await resolver.resolve(template, checked.values)).images
+                async with downloads:
+                    images = (await resolver.resolve(template, checked.values)).images
             job = WorkerJob(values=dict(checked.spec.variables), images=images,
                             output=checked.spec.output_options(plan.fmt), path=str(path))
             await chunks.submit(job)

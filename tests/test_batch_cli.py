@@ -176,3 +176,32 @@ def test_batch_files_follow_the_umask_like_any_new_file(tmp_path: Path) -> None:
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "out").iterdir()}
     assert modes == {"000000.jpg": 0o644, "000001.jpg": 0o644}   # was 0600 (mkstemp's)
+
+
+async def test_rows_past_the_download_bound_wait_for_a_download_instead_of_failing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # 64 rows are in flight (2 workers x 16-row chunks x 2); the fetcher takes 4 downloads at
+    # once and refuses the rest with "retry shortly". The batch waited for none of them: with
+    # a slow origin most rows failed (the real workload lost 95 of 10,000).
+    import asyncio
+
+    from tests.support.slow_origin import SlowOrigin
+
+    for name, value in {"ALLOW_LOOPBACK": "true", "ALLOW_HTTP": "true",
+                        "ALLOW_PORTS": "1024-65535", "MAX_CONCURRENT_FETCHES": "4"}.items():
+        monkeypatch.setenv(f"PICSTREAM_SOURCES_{name}", value)
+    async with SlowOrigin(delay_s=0.05) as origin:
+        path = tmp_path / "rows.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["name", "avatar"])
+            writer.writeheader()
+            writer.writerows({"name": f"Row {i}", "avatar": origin.url(f"a{i}")}
+                             for i in range(40))
+        code = await asyncio.to_thread(main, ["batch", "social-card", str(path), "--out", "out",
+                                              "--width", "200", "--workers", "2"])
+        assert origin.requests == 40
+    err = capsys.readouterr().err
+    assert code == 0, err[-1500:]
+    assert "40 ok, 0 failed of 40 rows" in err
+    assert len(list((tmp_path / "out").iterdir())) == 40
