@@ -247,3 +247,33 @@ def test_a_reused_canvas_keeps_nothing_of_the_render_before() -> None:
              ("Bea Long-Surname-Here", "#ff0000"), ("Cy", "#38bdf8"), ("Di", "#38bdf8")]
     for name, accent in steps:
         assert render_one(memo, name, accent) == render_one(RenderMemo(), name, accent), name
+
+
+def test_avatars_on_many_threads_sharing_a_memo_each_get_their_own_pixels() -> None:
+    # Each thread keeps its own resize pipeline (resizer.py) and canvas buffer: unique JPEG
+    # avatars rendered on four threads at once give the bytes of each card rendered alone.
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyvips
+
+    template = Registry(ROOT / "templates").get("social-card")
+
+    def photo(seed: int) -> bytes:
+        noise = pyvips.Image.gaussnoise(400, 400, sigma=50, mean=128, seed=seed)
+        rgb = noise.bandjoin([noise.flip("horizontal"), noise.flip("vertical")]).cast("uchar")
+        return bytes(rgb.copy(interpretation="srgb").jpegsave_buffer(Q=85))
+
+    avatars = {f"https://avatars.example/{i}.jpg": photo(i) for i in range(12)}
+
+    def one(memo: RenderMemo, url: str) -> bytes:
+        values = coerce(template, {"name": f"Person {url[-6:]}", "avatar": url})
+        return render(RenderJob(template=template, values=values,
+                                output=OutputOptions(format="png"),
+                                images={url: avatars[url]}), memo).data
+
+    memo = RenderMemo()
+    with ThreadPoolExecutor(4) as pool:
+        shared = list(pool.map(lambda url: one(memo, url), list(avatars) * 2))
+    alone = {url: one(RenderMemo(), url) for url in avatars}
+    for url, data in zip(list(avatars) * 2, shared, strict=True):
+        assert data == alone[url], url
