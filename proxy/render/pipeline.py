@@ -419,10 +419,12 @@ def draw_layers(state: RenderState) -> RenderState:
             state.fallback_reasons.append(f"{fallback[0]}={exc.code}")
             patch = _draw_cached(state, index, template.layers[index],
                                  dataclasses.replace(resolved, src="local:" + fallback[1]))
-        if buffer is not None and patch is not None:
+        if patch is None:
+            continue
+        if buffer is not None:
             buffer.touched(blend(buffer.pixels, patch))
         else:
-            canvas = _put(state, canvas, None, patch)
+            canvas = paste(canvas, state.draw_size, state.bands, patch)
     if buffer is not None:
         width, height = state.draw_size
         canvas = pyvips.Image.new_from_memory(buffer.pixels.data, width, height, 3, "uchar")
