@@ -53,6 +53,14 @@ def _wait(url: str, timeout_s: float = 30) -> None:
     raise RuntimeError(f"not ready: {url}")
 
 
+# What a server needs to fetch from a bench's local origin: loopback, plain http and its port.
+# Without the last two every source fails the fetch and draws the template's fallback, and a
+# bench measures the placeholder instead of the sources.
+LOCAL_ORIGIN_ENV = {"PICSTREAM_SOURCES_ALLOW_LOOPBACK": "true",
+                    "PICSTREAM_SOURCES_ALLOW_HTTP": "true",
+                    "PICSTREAM_SOURCES_ALLOW_PORTS": "1024-65535"}
+
+
 def start_server(port: int, **env: str) -> subprocess.Popen[bytes]:
     """`picstream serve` on 127.0.0.1:port with the bench key and JSON logs to /dev/null."""
     full = {**os.environ, "PICSTREAM_SIGNING_KEYS": KEY, "PICSTREAM_SERVER_PORT": str(port),

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from bench.http_bench import KEY, _free_port, _wait, start_server, wrk
+from bench.http_bench import KEY, LOCAL_ORIGIN_ENV, _free_port, _wait, start_server, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_AVATARS = 64
@@ -111,13 +111,6 @@ def serve_origin(port: int) -> None:
     app.router.add_get("/a/{i:\\d+}.jpg", get)
     app.router.add_get("/healthz", lambda _: web.Response(text="ok"))  # type: ignore[arg-type, return-value]
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-# What a server needs to fetch from the local origin: loopback, plain http and its port.
-# Without the last two every avatar fell back to the template's placeholder (a failed
-# fetch draws the fallback), and the bench measured the placeholder, not the avatars.
-ORIGIN_ENV = {"PICSTREAM_SOURCES_ALLOW_LOOPBACK": "true", "PICSTREAM_SOURCES_ALLOW_HTTP": "true",
-              "PICSTREAM_SOURCES_ALLOW_PORTS": "1024-65535"}
 
 
 def avatars_drawn(cards: list[bytes]) -> None:
@@ -202,7 +195,7 @@ def offline(count: int, origin: str) -> dict[str, float]:
             writer.writeheader()
             writer.writerows(rows(count, origin))
         out = Path(tmp) / "out"
-        env = {**os.environ, **ORIGIN_ENV}
+        env = {**os.environ, **LOCAL_ORIGIN_ENV}
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "proxy", "batch", "social-card",
                                  str(path), "--out", str(out), "--format", "jpeg"],
@@ -228,7 +221,7 @@ def through_server(count: int, origin: str, miss_seconds: int) -> dict[str, floa
     digest = hashlib.sha256(api_key.encode()).hexdigest()
     port = _free_port()
     server = start_server(port, PICSTREAM_API_KEYS=f"bench:{digest}",
-                          PICSTREAM_API_MAX_BATCH_ITEMS=str(count), **ORIGIN_ENV,
+                          PICSTREAM_API_MAX_BATCH_ITEMS=str(count), **LOCAL_ORIGIN_ENV,
                           PICSTREAM_CACHE_MEMORY_MAX_BYTES=str(64 * 1024 * 1024))
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
@@ -269,9 +262,14 @@ def _render_api(base: str, headers: dict[str, str], row: dict[str, str]) -> byte
                        "output": {"format": "jpeg"}}).encode()
     request = urllib.request.Request(base + "/v1/render", data=body,
                                      headers={**headers, "Accept": "image/jpeg"})
+    return _card(request)
+
+
+def _card(request: urllib.request.Request | str) -> bytes:
+    """A card's bytes from the server; raises if it drew a fallback (X-Fallback)."""
     with urllib.request.urlopen(request, timeout=60) as resp:
         if resp.headers.get("X-Fallback"):
-            raise RuntimeError(f"/v1/render fell back: {resp.headers['X-Fallback']}")
+            raise RuntimeError(f"the card fell back: {resp.headers['X-Fallback']}")
         return resp.read()  # type: ignore[no-any-return]
 
 
@@ -283,7 +281,7 @@ def live_misses(count: int, origin: str, seconds: int) -> dict[str, float]:
 
     port = _free_port()
     workers = os.cpu_count() or 2
-    server = start_server(port, PICSTREAM_SERVER_WORKERS=str(workers), **ORIGIN_ENV)
+    server = start_server(port, PICSTREAM_SERVER_WORKERS=str(workers), **LOCAL_ORIGIN_ENV)
     base = f"http://127.0.0.1:{port}"
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -296,13 +294,7 @@ def live_misses(count: int, origin: str, seconds: int) -> dict[str, float]:
             urls = [sign_url("social-card", row, keys=[KEY], fmt="jpeg", base_url="")
                     for row in fresh]
             paths.write_text("\n".join(urls[3:]) + "\n")
-            cards = []
-            for url in urls[:3]:
-                with urllib.request.urlopen(base + url, timeout=60) as resp:
-                    if resp.headers.get("X-Fallback"):
-                        raise RuntimeError(f"live miss fell back: {resp.headers['X-Fallback']}")
-                    cards.append(resp.read())
-            avatars_drawn(cards)
+            avatars_drawn([_card(base + url) for url in urls[:3]])
             misses = wrk(base + "/", connections=8, seconds=seconds,
                          script=str(script), paths_file=str(paths))
     finally:

@@ -11,7 +11,7 @@ import aiohttp
 import pyvips
 from aiohttp import web
 
-from bench.http_bench import KEY, _free_port, start_server
+from bench.http_bench import KEY, LOCAL_ORIGIN_ENV, _free_port, start_server
 from proxy.urls import sign_url
 
 
@@ -67,9 +67,7 @@ async def _measure(base: str, origin: int, count: int) -> dict[str, float]:
 def run(count: int = 30) -> dict[str, float]:
     """Start a server allowed to fetch from loopback (bench only) and measure both phases."""
     port = _free_port()
-    server = start_server(port, PICSTREAM_SOURCES_ALLOW_LOOPBACK="true",
-                          PICSTREAM_SOURCES_ALLOW_HTTP="true",
-                          PICSTREAM_SOURCES_ALLOW_PORTS="1024-65535")
+    server = start_server(port, **LOCAL_ORIGIN_ENV)
     try:
         return asyncio.run(_measure(f"http://127.0.0.1:{port}", port, count))
     finally:
