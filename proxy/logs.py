@@ -81,7 +81,11 @@ def _json_value(value: object) -> str:
     return encode_basestring(str(value))
 
 
-def _json_fields(fields: dict[str, Any]) -> str:
+# An access line's fields between the request id and the time, and after the time, encoded.
+JsonFields = tuple[str, str]
+
+
+def json_fields(fields: dict[str, Any]) -> str:
     """`"key": value, ...` for flat fields whose keys are our own names (never escaped).
 
     A JSONEncoder took about 12 µs per access line, as much as a hit's own handler; the
@@ -129,23 +133,39 @@ class AccessLog:
                 self.stream.write(text)
                 self.stream.flush()
 
-    def write(self, fields: dict[str, Any]) -> None:
-        """Write one access line: JSON, or a short readable line in development."""
-        now = time.time()
+    def _stamps(self, now: float) -> None:
         second = int(now)
         if second != self._second:
             # strftime once a second, not once a request
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._local = time.strftime("%H:%M:%S", time.localtime(second))
+
+    def write(self, fields: dict[str, Any]) -> None:
+        """Write one access line: JSON, or a short readable line in development."""
+        now = time.time()
+        self._stamps(now)
         if self.json:
             line = (f'{{"ts": "{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", '
-                    f'"logger": "picstream.access", {_json_fields(fields)}}}')
+                    f'"logger": "picstream.access", {json_fields(fields)}}}')
         else:
             extra = " ".join(str(fields[k]) for k in ("cache", "code") if fields.get(k))
             # The decoded path may hold CR/LF (%0d%0a): escaped, it cannot forge a line.
             line = (f"{self._local} {fields['method']} {escape_controls(fields['path'])} "
                     f"{fields['status']} {fields['ms']}ms {extra}").rstrip()
+        self._emit(line)
+
+    def write_json(self, request_id: str, ms: float, fixed: JsonFields) -> None:
+        """A JSON access line from a request's id and time and the rest already encoded: the
+        same line `write` gives for the same fields."""
+        now = time.time()
+        self._stamps(now)
+        head, tail = fixed
+        self._emit(f'{{"ts": "{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", '
+                   f'"logger": "picstream.access", "request_id": {encode_basestring(request_id)}, '
+                   f'{head}, "ms": {ms!r}, {tail}}}')
+
+    def _emit(self, line: str) -> None:
         if self.flush_after_s > 0:
             if not self._pending:
                 asyncio.get_running_loop().call_later(self.flush_after_s, self.flush)

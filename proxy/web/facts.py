@@ -21,6 +21,8 @@ class RequestFacts:
 
     def server_timing(self, total_ms: float) -> str:
         """The Server-Timing header: total, tier, and the render and fetch times of a miss."""
+        if self.render_ms is None and not self.fetch_ms:   # a hit: one format, no list
+            return f'total;dur={total_ms:.2f}, cache;desc="{self.tier}"'
         parts = [f"total;dur={total_ms:.2f}", f'cache;desc="{self.tier}"']
         if self.render_ms is not None:
             parts.append(f"render;dur={self.render_ms:.2f}")

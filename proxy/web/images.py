@@ -7,6 +7,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from ..cache import CachedImage
 from ..config import Cache
@@ -39,7 +40,9 @@ class KnownURL:
     version: str
     lifetime: Lifetime
     headers: Mapping[str, str]      # the image's validators, lifetime and purge tags
-    hit_headers: Mapping[str, str]  # a memory hit's headers but Server-Timing, built once
+    # A memory hit's headers but Server-Timing, built once; a CIMultiDict, as aiohttp keeps
+    # them, so each hit copies it (0.1 µs) instead of converting a dict (0.5 µs).
+    hit_headers: CIMultiDict[str]
 
 
 def _image_response_headers(image: CachedImage, headers: Mapping[str, str],
@@ -48,7 +51,7 @@ def _image_response_headers(image: CachedImage, headers: Mapping[str, str],
             "X-Content-Type-Options": "nosniff"}
 
 
-def _respond(request: web.BaseRequest, image: CachedImage, headers: dict[str, str],
+def _respond(request: web.BaseRequest, image: CachedImage, headers: MutableMapping[str, str],
              facts: RequestFacts, started: float) -> web.Response:
     """`headers` are the response's own (a copy): Server-Timing is added to them."""
     total_ms = (time.perf_counter() - started) * 1000
@@ -85,7 +88,7 @@ def memory_hit(request: web.BaseRequest, app: web.Application,
     known = service.known_urls.get(key)
     if known is None:
         return None
-    headers = dict(known.hit_headers)
+    headers = known.hit_headers.copy()
     expires = known.lifetime.expires
     if expires is not None:
         now = time.time()
@@ -207,7 +210,7 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     else:
         _remember(request, service.known_urls, spec, KnownURL(
             key, template.name, template.version, lifetime, headers,
-            _image_response_headers(image, headers, "memory")))
+            CIMultiDict(_image_response_headers(image, headers, "memory"))))
     response_headers = _image_response_headers(image, headers, served.tier)
     if spec.debug and image.explain is not None:
         # Only signed debug URLs carry it: the fits are the author's business, not a visitor's.

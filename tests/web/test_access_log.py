@@ -6,9 +6,13 @@ import io
 import json
 
 import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
-from proxy.logs import AccessLog
+from proxy.logs import AccessLog, json_fields
 from proxy.urls import sign_url
+from proxy.web.keys import ACCESS_LOG
+from proxy.web.middleware import ENCODED_LINES, RequestRecorder
 from tests.conftest import TEST_KEYS
 from tests.support.servers import start_app
 
@@ -46,3 +50,34 @@ def _check(text: str) -> None:
     assert first["bytes"] > 1000 and first["ms"] > 0
     assert second["cache"] == "memory"
     assert (third["status"], third["code"]) == (403, "bad_signature")
+
+
+def test_a_line_from_encoded_fields_is_the_line_from_the_fields() -> None:
+    head = {"method": "GET", "path": "/i/-/caf\u00e9 \"x\".png", "status": 200, "bytes": 1234}
+    tail = {"code": None, "cache": "memory", "template": "social-card"}
+    plain, encoded = io.StringIO(), io.StringIO()
+    AccessLog("json", plain).write({"request_id": "abc-1", **head, "ms": 0.25, **tail})
+    AccessLog("json", encoded).write_json("abc-1", 0.25, (json_fields(head), json_fields(tail)))
+    one, two = (json.loads(s.getvalue()) for s in (plain, encoded))
+    one.pop("ts"), two.pop("ts")
+    assert list(one.items()) == list(two.items())
+
+
+def test_the_recorder_keeps_encoded_fields_per_outcome_and_bounded() -> None:
+    recorder = RequestRecorder()
+    stream = io.StringIO()
+    app = web.Application()
+    app[ACCESS_LOG] = AccessLog("json", stream)
+    request = make_mocked_request("GET", "/i/sig/social-card.png?name=A", app=app)
+    for status, size, tier in ((200, 10, "memory"), (304, None, "304"), (200, 10, "memory")):
+        facts = recorder.start(request)
+        facts.tier, facts.template = tier, "social-card"
+        recorder.finish(app, request, facts, status, size, 1.5, route="r")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["status"], line["bytes"], line["cache"]) for line in lines] == [
+        (200, 10, "memory"), (304, None, "304"), (200, 10, "memory")]
+    assert lines[0]["path"] == "/i/-/social-card.png"
+    for i in range(ENCODED_LINES + 5):
+        unique = make_mocked_request("GET", f"/i/sig/social-card.png?name={i}", app=app)
+        recorder.finish(app, unique, recorder.start(unique), 200, 1, 1.0, route="r")
+    assert len(recorder._encoded) <= ENCODED_LINES
