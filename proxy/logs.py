@@ -159,11 +159,18 @@ class AccessLog:
         """A JSON access line from a request's id and time and the rest already encoded: the
         same line `write` gives for the same fields."""
         now = time.time()
-        self._stamps(now)
+        if int(now) != self._second:
+            self._stamps(now)
         head, tail = fixed
-        self._emit(f'{{"ts": "{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", '
-                   f'"logger": "picstream.access", "request_id": {encode_basestring(request_id)}, '
-                   f'{head}, "ms": {ms!r}, {tail}}}')
+        line = (f'{{"ts": "{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", '
+                f'"logger": "picstream.access", "request_id": {encode_basestring(request_id)}, '
+                f'{head}, "ms": {ms!r}, {tail}}}\n')
+        if self.flush_after_s > 0:    # the server's case, inlined: this runs once a request
+            if not self._pending:
+                asyncio.get_running_loop().call_later(self.flush_after_s, self.flush)
+            self._pending.append(line)
+        else:
+            self._emit(line[:-1])
 
     def _emit(self, line: str) -> None:
         if self.flush_after_s > 0:
