@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import uvloop
+
 from . import formats
 from .atomic import remove_temp_files, write_atomic
 from .batch import Progress, run_batch
@@ -470,7 +472,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 # per core beats libvips threading inside each image.
                 coro = _render_offline(settings, plan, rows, out, workers, bar.update,
                                        progress, args.vips_threads)
-            asyncio.run(coro)
+            # uvloop, as the server: this process fetches every row's sources and feeds the
+            # render processes (real workload, 3,000 rows, 4 pairs of runs: a median of 141
+            # rows/s against 132 with asyncio's loop, ahead or level in every pair)
+            uvloop.run(coro)
     except KeyboardInterrupt:
         interrupted = True
     bar.close(progress)
