@@ -319,7 +319,7 @@ def per_card(runs: int, *, pinned: bool) -> dict[str, float]:
 
     Even at concurrency 1 libvips hands each pipeline to a worker thread of its own. Pinned
     to one core, the figure is the render's own work; unpinned, on an otherwise idle machine,
-    that thread moves to the other core and the same renders cost 30-40 % more CPU (measured
+    that thread moves to the other core and the same renders cost 20-50 % more CPU (measured
     back to back). Both are reported.
     """
     cores = sorted(os.sched_getaffinity(0))
