@@ -146,8 +146,7 @@ class AccessLog:
         now = time.time()
         self._stamps(now)
         if self.json:
-            line = (f'{{"ts": "{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", '
-                    f'"logger": "picstream.access", {json_fields(fields)}}}')
+            line = f"{self._json_head(now)}{json_fields(fields)}}}"
         else:
             extra = " ".join(str(fields[k]) for k in ("cache", "code") if fields.get(k))
             # The decoded path may hold CR/LF (%0d%0a): escaped, it cannot forge a line.
@@ -159,18 +158,15 @@ class AccessLog:
         """A JSON access line from a request's id and time and the rest already encoded: the
         same line `write` gives for the same fields."""
         now = time.time()
-        if int(now) != self._second:
-            self._stamps(now)
+        self._stamps(now)
         head, tail = fixed
-        line = (f'{{"ts": "{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", '
-                f'"logger": "picstream.access", "request_id": {encode_basestring(request_id)}, '
-                f'{head}, "ms": {ms!r}, {tail}}}\n')
-        if self.flush_after_s > 0:    # the server's case, inlined: this runs once a request
-            if not self._pending:
-                asyncio.get_running_loop().call_later(self.flush_after_s, self.flush)
-            self._pending.append(line)
-        else:
-            self._emit(line[:-1])
+        self._emit(f'{self._json_head(now)}"request_id": {encode_basestring(request_id)}, '
+                   f'{head}, "ms": {ms!r}, {tail}}}')
+
+    def _json_head(self, now: float) -> str:
+        """A JSON access line up to its fields (`_stamps` already called for `now`)."""
+        return (f'{{"ts": "{self._stamp}.{int(now % 1 * 1000):03d}Z", "level": "info", '
+                f'"logger": "picstream.access", ')
 
     def _emit(self, line: str) -> None:
         if self.flush_after_s > 0:
