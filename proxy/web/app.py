@@ -79,6 +79,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
                           handler_args={"max_line_size": line, "max_field_size": 16384})
     app[SETTINGS] = settings
     app[RECORDER] = recorder
+    app.on_startup.append(recorder.bind)
     if access_log is not None:
         app[ACCESS_LOG] = access_log
         app.on_cleanup.append(lambda _: _flushed(access_log))

@@ -34,13 +34,17 @@ def hits_first(app: web.Application, handler: Handler) -> Handler:
         started = time.perf_counter()
         facts = recorder.start(request)
         try:
-            response = memory_hit(request, app, facts)
+            response = memory_hit(request, app, facts, started)
         except Exception:
             response = None    # the full path answers (and maps) whatever went wrong here
         if response is None:
             return await handler(request)     # its middleware starts the request's facts anew
         response.headers["X-Request-Id"] = facts.request_id
-        recorder.finish(app, request, facts, response.status, response.content_length,
+        # A GET's body is the cached bytes: their length is the response's, without the
+        # content_length property's header lookup and ABC isinstance (0.4 µs a hit).
+        body = response.body
+        size = len(body) if isinstance(body, bytes) else response.content_length
+        recorder.finish(request, facts, response.status, size,
                         (time.perf_counter() - started) * 1000, route=_ROUTE_LABEL)
         return response
 

@@ -51,15 +51,17 @@ def _image_response_headers(image: CachedImage, headers: Mapping[str, str],
             "X-Content-Type-Options": "nosniff"}
 
 
-def _respond(request: web.BaseRequest, image: CachedImage, headers: MutableMapping[str, str],
+def _respond(request: web.BaseRequest, image: CachedImage, headers: Mapping[str, str],
              facts: RequestFacts, started: float) -> web.Response:
-    """`headers` are the response's own (a copy): Server-Timing is added to them."""
-    total_ms = (time.perf_counter() - started) * 1000
-    headers["Server-Timing"] = facts.server_timing(total_ms)
+    """The image with `headers` and Server-Timing."""
     if request.method == "HEAD":
-        headers["Content-Length"] = str(len(image.data))
-        return web.Response(status=200, headers=headers)
-    return web.Response(body=image.data, headers=headers)
+        response = web.Response(status=200, headers=headers)
+        response.headers["Content-Length"] = str(len(image.data))
+    else:
+        response = web.Response(body=image.data, headers=headers)
+    total_ms = (time.perf_counter() - started) * 1000
+    response.headers["Server-Timing"] = facts.server_timing(total_ms)
+    return response
 
 
 def _not_modified(facts: RequestFacts, headers: Mapping[str, str]) -> web.Response:
@@ -71,16 +73,16 @@ def _not_modified(facts: RequestFacts, headers: Mapping[str, str]) -> web.Respon
 IMAGE_ROUTE = "/i/{sig}/{template:[a-z0-9][a-z0-9-]{0,63}}.{fmt:[a-z]+}"
 
 
-def memory_hit(request: web.BaseRequest, app: web.Application,
-               facts: RequestFacts) -> web.Response | None:
+def memory_hit(request: web.BaseRequest, app: web.Application, facts: RequestFacts,
+               started: float) -> web.Response | None:
     """A memory hit for a canonical URL verified before: identical bytes verify identically.
 
     Measured: the full path (parse, HMAC, coerce, keys) is most of a hit's cost in Python;
     this keeps hits near the ceiling of a fixed-body aiohttp server. The template version and
     the expiry are re-checked, so an edited template or an expired link takes the full path.
     Needs no routing (web/hits.py calls it first): the index holds canonical URLs only.
+    `started` is the request's start (perf_counter), for Server-Timing.
     """
-    started = time.perf_counter()
     service = app[SERVICE]
     key = request.raw_path
     if key.partition("?")[0].endswith(".auto"):
@@ -88,24 +90,29 @@ def memory_hit(request: web.BaseRequest, app: web.Application,
     known = service.known_urls.get(key)
     if known is None:
         return None
-    headers = known.hit_headers.copy()
+    hit_headers = known.hit_headers
+    lifetime = hit_headers["Cache-Control"]
     expires = known.lifetime.expires
     if expires is not None:
         now = time.time()
         if now >= expires:
             return None
         # The lifetime shrinks as `exp` nears (web/freshness.py).
-        headers["Cache-Control"] = cache_control(known.lifetime, service.settings.cache, now)
+        lifetime = cache_control(known.lifetime, service.settings.cache, now)
     if app[REGISTRY].get(known.template).version != known.version:
         return None
     facts.template = known.template
-    if is_not_modified(request.headers.get("If-None-Match"), headers["ETag"]):
-        return _not_modified(facts, {**known.headers, "Cache-Control": headers["Cache-Control"]})
+    if is_not_modified(request.headers.get("If-None-Match"), hit_headers["ETag"]):
+        return _not_modified(facts, {**known.headers, "Cache-Control": lifetime})
     image = service.lru.get(known.cache_key)
     if image is None:
         return None
     facts.tier = "memory"
-    return _respond(request, image, headers, facts, started)
+    # The response copies the kept headers (aiohttp always copies): only they are changed.
+    response = _respond(request, image, hit_headers, facts, started)
+    if expires is not None:
+        response.headers["Cache-Control"] = lifetime
+    return response
 
 
 def _verified(request: web.Request) -> tuple[Template, Checked] | web.Response:
@@ -177,10 +184,10 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
     app = request.app
     service = app[SERVICE]
     facts = request[FACTS]
-    fast = memory_hit(request, app, facts)
+    started = time.perf_counter()
+    fast = memory_hit(request, app, facts, started)
     if fast is not None:
         return fast
-    started = time.perf_counter()
     verified = _verified(request)
     if isinstance(verified, web.Response):
         return verified

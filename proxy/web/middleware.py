@@ -14,9 +14,9 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ..errors import ProxyError, QuotaExceeded
-from ..logs import JsonFields, json_fields
+from ..logs import AccessLog, JsonFields, json_fields
 from .facts import RequestFacts
-from .keys import ACCESS_LOG, FACTS, METRICS
+from .keys import ACCESS_LOG, FACTS, METRICS, RequestObserver
 
 log = logging.getLogger("picstream.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -64,6 +64,14 @@ class RequestRecorder:
         self.prefix = secrets.token_hex(5)
         self.counter = itertools.count(1)
         self._encoded: dict[tuple[object, ...], JsonFields] = {}
+        self._metrics: RequestObserver | None = None
+        self._access: AccessLog | None = None
+
+    async def bind(self, app: web.Application) -> None:
+        """Take the app's metrics and access log (an on_startup hook: from startup on the
+        app's state is frozen, and two lookups a request were a tenth of a hit's Python)."""
+        self._metrics = app.get(METRICS)
+        self._access = app.get(ACCESS_LOG)
 
     def start(self, request: web.BaseRequest) -> RequestFacts:
         """The request's facts, with its id: a caller's id is kept (tracing through nginx and
@@ -71,17 +79,15 @@ class RequestRecorder:
         given = request.headers.get("X-Request-Id", "")
         request_id = given if given and _REQUEST_ID.fullmatch(given) else (
             f"{self.prefix}{next(self.counter):06x}")
-        facts = request[FACTS] = RequestFacts(request_id)
-        return facts
+        return RequestFacts(request_id)
 
-    def finish(self, app: web.Application, request: web.BaseRequest, facts: RequestFacts,
-               status: int, size: int | None, elapsed_ms: float,
-               route: str | None = None) -> None:
+    def finish(self, request: web.BaseRequest, facts: RequestFacts, status: int,
+               size: int | None, elapsed_ms: float, route: str | None = None) -> None:
         """Count the request and write its access line."""
-        metrics = app.get(METRICS)
+        metrics = self._metrics
         if metrics is not None:
             metrics.observe_request(request, status, elapsed_ms, facts, route)
-        access = app.get(ACCESS_LOG)
+        access = self._access
         if access is not None and access.json:
             access.write_json(facts.request_id, round(elapsed_ms, 2),
                               self._fixed_fields(request, facts, status, size))
@@ -129,7 +135,7 @@ def errors_and_access_log(recorder: RequestRecorder) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        facts = recorder.start(request)
+        facts = request[FACTS] = recorder.start(request)   # the handlers fill them in
         request_id = facts.request_id
         started = time.perf_counter()
         status = 500
@@ -164,7 +170,7 @@ def errors_and_access_log(recorder: RequestRecorder) -> Middleware:
             response.headers["X-Request-Id"] = request_id
             return response
         finally:
-            recorder.finish(request.app, request, facts, status, size,
+            recorder.finish(request, facts, status, size,
                             (time.perf_counter() - started) * 1000)
 
     return middleware

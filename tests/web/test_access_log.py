@@ -63,21 +63,22 @@ def test_a_line_from_encoded_fields_is_the_line_from_the_fields() -> None:
     assert list(one.items()) == list(two.items())
 
 
-def test_the_recorder_keeps_encoded_fields_per_outcome_and_bounded() -> None:
+async def test_the_recorder_keeps_encoded_fields_per_outcome_and_bounded() -> None:
     recorder = RequestRecorder()
     stream = io.StringIO()
     app = web.Application()
     app[ACCESS_LOG] = AccessLog("json", stream)
+    await recorder.bind(app)
     request = make_mocked_request("GET", "/i/sig/social-card.png?name=A", app=app)
     for status, size, tier in ((200, 10, "memory"), (304, None, "304"), (200, 10, "memory")):
         facts = recorder.start(request)
         facts.tier, facts.template = tier, "social-card"
-        recorder.finish(app, request, facts, status, size, 1.5, route="r")
+        recorder.finish(request, facts, status, size, 1.5, route="r")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(line["status"], line["bytes"], line["cache"]) for line in lines] == [
         (200, 10, "memory"), (304, None, "304"), (200, 10, "memory")]
     assert lines[0]["path"] == "/i/-/social-card.png"
     for i in range(ENCODED_LINES + 5):
         unique = make_mocked_request("GET", f"/i/sig/social-card.png?name={i}", app=app)
-        recorder.finish(app, unique, recorder.start(unique), 200, 1, 1.0, route="r")
+        recorder.finish(unique, recorder.start(unique), 200, 1, 1.0, route="r")
     assert len(recorder._encoded) <= ENCODED_LINES
