@@ -40,6 +40,9 @@ class LazyImages(Mapping[str, pyvips.Image]):
         return len(self.images) + len(self.files)
 
 
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
 def decode_source(data: bytes, key: str,
                   hint: tuple[int, int, str] | None = None) -> pyvips.Image:
     """Decode source bytes (already sniffed and size-checked by the sources wing).
@@ -49,8 +52,15 @@ def decode_source(data: bytes, key: str,
     times faster than at full size.
     """
     try:
-        image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
-        loader = str(image.get("vips-loader"))
+        if data.startswith(_JPEG_MAGIC):
+            # Most avatars and photos: naming the loader skips libvips asking each of its
+            # loaders whether the bytes are theirs (about 50 µs of a 1.6 ms 400x400 decode).
+            image = pyvips.Image.jpegload_buffer(data, access="sequential", fail_on="error")
+            loader = "jpegload_buffer"
+        else:
+            image = pyvips.Image.new_from_buffer(data, "", access="sequential",
+                                                 fail_on="error")
+            loader = str(image.get("vips-loader"))
         if hint is not None and loader.startswith(("jpegload", "webpload")):
             box_w, box_h, fit = hint
             if image.get_typeof("orientation") and image.get("orientation") in (5, 6, 7, 8):
