@@ -108,7 +108,7 @@ def memory_hit(request: web.BaseRequest, app: web.Application, facts: RequestFac
     if image is None:
         return None
     facts.tier = "memory"
-    # The response copies the kept headers (aiohttp always copies): only they are changed.
+    # aiohttp copies the kept headers into the response: only that copy is changed.
     response = _respond(request, image, hit_headers, facts, started)
     if expires is not None:
         response.headers["Cache-Control"] = lifetime
