@@ -12,6 +12,7 @@ import numpy as np
 import pyvips
 
 from .patch import Patch
+from .pixels import pixels
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def ready(patch: Patch | None) -> Ready | None:
     # Evaluate once: sources are decoded with sequential access and cannot be read twice, so
     # the libvips image kept for the base canvas is rebuilt from these very bytes.
     width, height = patch.image.width, patch.image.height
-    data = patch.image.write_to_memory()
+    data = pixels(patch.image)
     image = pyvips.Image.new_from_memory(data, width, height, 4, "uchar")
     # A pixel as one little-endian uint32 has its alpha in the top byte: "any ink" is then a
     # contiguous max instead of a strided scan of every fourth byte (4x faster).

@@ -18,6 +18,8 @@ from collections import OrderedDict
 import numpy as np
 import pyvips
 
+from .pixels import pixels
+
 MAX_SOURCE_PIXELS = 1_000_000      # 3 MB buffer at most (RGB)
 MAX_PIPELINES = 4                  # per thread: 12 MB at most
 
@@ -37,12 +39,11 @@ class Resizer:
 
     def run(self, image: pyvips.Image) -> pyvips.Image:
         """`image` (same size and bands as the buffer) resized; a memory image."""
-        self.buffer[...] = np.frombuffer(image.write_to_memory(), dtype=np.uint8).reshape(
-            self.shape)
+        self.buffer[...] = np.frombuffer(pixels(image), dtype=np.uint8).reshape(self.shape)
         self.source.invalidate()      # a memory image is read afresh today; documented need
         width, height = self.size
-        return pyvips.Image.new_from_memory(self.out.write_to_memory(), width, height,
-                                            self.bands, "uchar")
+        return pyvips.Image.new_from_memory(pixels(self.out), width, height, self.bands,
+                                            "uchar")
 
 
 class Resizers:
