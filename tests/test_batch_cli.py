@@ -205,3 +205,19 @@ async def test_rows_past_the_download_bound_wait_for_a_download_instead_of_faili
     assert code == 0, err[-1500:]
     assert "40 ok, 0 failed of 40 rows" in err
     assert len(list((tmp_path / "out").iterdir())) == 40
+
+
+def test_every_batch_id_can_be_given_to_resume() -> None:
+    import re
+
+    from proxy.cli import build_parser
+    from proxy.web.api_batch import new_batch_id
+
+    ids = {new_batch_id() for _ in range(2000)}
+    # token_urlsafe ids started with "-" 1 time in 64, and argparse took them for an option
+    assert len(ids) == 2000 and all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids)
+    parser = build_parser()
+    for batch_id in sorted(ids)[:50]:
+        args = parser.parse_args(["batch", "social-card", "rows.csv", "--api", "http://x",
+                                  "--urls", "u.txt", "--resume", batch_id])
+        assert args.resume == batch_id

@@ -170,6 +170,15 @@ def _mint_all(template: Template, items: list[Any], output: object,
     return out
 
 
+def new_batch_id() -> str:
+    """A new batch's id: 24 hex digits.
+
+    Not token_urlsafe: an id starting with "-" (1 in 64) was taken for an option by
+    `picstream batch --resume ID`, the command the CLI prints for resuming a batch.
+    """
+    return secrets.token_hex(12)
+
+
 def _new_batch(batch_id: str, template: Template, prerender: bool, webhook_url: str,
                minted: list[_Item]) -> tuple[NewBatch, list[dict[str, Any]]]:
     """The batch to store (identical items share one job) and the POST's item list."""
@@ -292,8 +301,7 @@ async def post_batch(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     minted = await loop.run_in_executor(mint_pool(request.app), _mint_all, template, items,
                                         output, settings)
-    batch, listed = _new_batch(secrets.token_urlsafe(12), template, prerender, webhook_url,
-                               minted)
+    batch, listed = _new_batch(new_batch_id(), template, prerender, webhook_url, minted)
     if idempotency is not None:
         existing = await store.claim_key(idempotency, batch.id)
         if existing is not None:
