@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyvips
 
+from .. import formats
 from ..errors import BadSource, InvalidValue, RenderTimeout, TooLarge
 from ..spec import OutputOptions
 from ..template.colors import parse_color
@@ -26,9 +27,10 @@ from .blend import Ready, blend, paste, patch_bytes, ready
 from .context import DrawContext, TextFit
 from .deadline import Deadline, WatchedImages
 from .decode import LazyImages
-from .encode import encode
+from .encode import encode, quality_of
 from .follow import follow, follow_size
 from .group import PlacedText, flatten_group
+from .jpeg_rows import RowSegments, encode_rows, restart_interval, split
 from .layers import DRAW
 from .memo import RenderMemo
 
@@ -83,6 +85,8 @@ class RenderState:
     rest: list[tuple[int, Layer]] = field(default_factory=list)   # per-render layers
     bands: int = 3                                                # 4 on a transparent canvas
     base_pixels: np.ndarray | None = None                         # the memoised base, as NumPy
+    base_key: tuple[object, ...] = ()                             # its memo key
+    changed_rows: tuple[int, int] | None = None     # (y0, y1): the canvas is the base elsewhere
     fallback_reasons: list[str] = field(default_factory=list)
     data: bytes = b""
 
@@ -299,9 +303,11 @@ def make_canvas(state: RenderState) -> RenderState:
                                   for index, resolved in hot),)
         state.canvas, state.base_pixels, fits = state.memo.get_or_make(
             key, make_hot, lambda _: nbytes)
+        state.base_key = key
     else:
         state.canvas, state.base_pixels, fits = state.memo.get_or_make(
             pinned_key, make_pinned, lambda _: 2 * nbytes)
+        state.base_key = pinned_key
     # A memo hit skips the drawers (at either level): the base layers' fit notes, for
     # `explain`, are the memoised ones.
     state.ctx.fits[fits_before:] = fits
@@ -402,7 +408,10 @@ def draw_layers(state: RenderState) -> RenderState:
     canvas = state.canvas
     template = state.job.template
     buffer = None
-    if state.bands == 3 and state.rest and state.base_pixels is not None:
+    if state.bands == 3 and state.base_pixels is not None:
+        if not state.rest:
+            state.changed_rows = (0, 0)         # the canvas is the base
+            return state
         buffer = state.memo.canvas(state.base_pixels)
     for index, resolved in state.rest:
         _check_deadline(state)
@@ -428,6 +437,8 @@ def draw_layers(state: RenderState) -> RenderState:
     if buffer is not None:
         width, height = state.draw_size
         canvas = pyvips.Image.new_from_memory(buffer.pixels.data, width, height, 3, "uchar")
+        state.changed_rows = (min((rect[0] for rect in buffer.dirty), default=0),
+                              max((rect[1] for rect in buffer.dirty), default=0))
     state.canvas = canvas
     return state
 
@@ -437,6 +448,7 @@ def resize_output(state: RenderState) -> RenderState:
     a shrink when a tiny output was drawn at MIN_DRAW_SCALE."""
     assert state.canvas is not None
     if state.out_size != state.draw_size:
+        state.changed_rows = None
         out_w, out_h = state.out_size
         canvas = state.canvas
         if canvas.hasalpha():
@@ -456,6 +468,7 @@ def explain_boxes(state: RenderState) -> RenderState:
     """In explain mode, outline every layer's box (drawn layers solid, skipped ones dashed)."""
     if not state.job.explain:
         return state
+    state.changed_rows = None
     assert state.canvas is not None
     canvas = state.canvas.copy_memory()
     sx = state.out_size[0] / state.job.template.size[0]
@@ -491,8 +504,36 @@ def encode_output(state: RenderState) -> RenderState:
         r, g, b, _ = _colour(substitute(state.job.template.matte, state.job.values.strings()),
                              "matte")
         matte = (r, g, b)
-    state.data = encode(state.canvas, out.format, out.quality, matte)
+    data = None
+    known = formats.find(out.format)
+    if state.changed_rows is not None and known is not None and known.name == "jpeg":
+        data = _jpeg_from_base(state)
+    state.data = data if data is not None else encode(state.canvas, out.format, out.quality,
+                                                      matte)
     return state
+
+
+def _jpeg_from_base(state: RenderState) -> bytes | None:
+    """The JPEG from the base's encoded rows and the changed band's (jpeg_rows.py), or None."""
+    assert state.canvas is not None and state.base_pixels is not None
+    assert state.changed_rows is not None
+    quality = quality_of("jpeg", state.job.output.quality)
+    width, height = state.draw_size
+    interval = restart_interval(width, quality)
+
+    def encoder(image: pyvips.Image, restarts: int) -> bytes:
+        return encode(image, "jpeg", quality, restart_interval=restarts)
+
+    def make() -> RowSegments | None:
+        assert state.base_pixels is not None
+        base = pyvips.Image.new_from_memory(state.base_pixels.data, width, height, 3, "uchar")
+        return split(encoder(base, interval), height)
+
+    base = state.memo.get_or_make(("jpeg-rows", state.base_key, quality), make,
+                                  lambda rows: rows.nbytes if rows is not None else 64)
+    if base is None:
+        return None
+    return encode_rows(state.canvas, base, state.changed_rows, encoder, interval)
 
 
 Step = Callable[[RenderState], RenderState]
