@@ -32,8 +32,8 @@ class Ready:
     y: int
     width: int
     height: int
-    pre: np.ndarray | None      # rgb * alpha as uint16, cropped to the ink, (rows, cols * 3)
-    alpha: np.ndarray | None    # alpha as uint8, each repeated 3 times, same crop and layout
+    pre: np.ndarray | None      # rgb * alpha + 128 as uint16, cropped to the ink, (rows, cols * 3)
+    keep: np.ndarray | None     # 255 - alpha as uint8, each repeated 3 times, same crop and layout
     ink_x: int = 0              # the crop's offset inside the patch
     ink_y: int = 0
 
@@ -62,15 +62,19 @@ def ready(patch: Patch | None) -> Ready | None:
     alpha = (words[top:bottom, left:right] >> 24).astype(np.uint8)
     alpha3 = np.stack((alpha, alpha, alpha), axis=2).reshape(bottom - top, (right - left) * 3)
     rgb = np.stack((ink[:, :, 0], ink[:, :, 1], ink[:, :, 2]), axis=2)
+    # The blend's constant terms, once per patch rather than once per blend: a memoised
+    # patch (a title, a badge) is blended into many renders.
     pre = np.multiply(rgb.reshape(alpha3.shape), alpha3, dtype=np.uint16)
+    pre += 128
+    np.subtract(255, alpha3, out=alpha3)
     return Ready(rgba=image, x=patch.x, y=patch.y, width=width, height=height,
-                 pre=pre, alpha=alpha3, ink_x=int(left), ink_y=int(top))
+                 pre=pre, keep=alpha3, ink_x=int(left), ink_y=int(top))
 
 
 def blend(canvas: np.ndarray, patch: Ready) -> tuple[int, int, int, int] | None:
     """Blend `patch` over the (H, W, 3) uint8 canvas in place, clipped to the canvas; the
     rect it changed as (y0, y1, x0, x1), None when it missed the canvas."""
-    assert patch.pre is not None and patch.alpha is not None
+    assert patch.pre is not None and patch.keep is not None
     height, width = canvas.shape[:2]
     px, py = patch.x + patch.ink_x, patch.y + patch.ink_y
     ph, pw = patch.pre.shape[0], patch.pre.shape[1] // 3
@@ -79,14 +83,15 @@ def blend(canvas: np.ndarray, patch: Ready) -> tuple[int, int, int, int] | None:
     if x1 <= x0 or y1 <= y0:
         return None
     pre = patch.pre[y0 - py:y1 - py, (x0 - px) * 3:(x1 - px) * 3]
-    alpha = patch.alpha[y0 - py:y1 - py, (x0 - px) * 3:(x1 - px) * 3]
+    keep = patch.keep[y0 - py:y1 - py, (x0 - px) * 3:(x1 - px) * 3]
     region = canvas[y0:y1, x0:x1].reshape(y1 - y0, (x1 - x0) * 3)   # a view: rows are contiguous
     # Exactly libvips' ifthenelse(blend=True) on uchar, (a*t + (255-a)*e + 128) / 255, checked
     # over every alpha: a layer drawn here or in the base gives the same pixels.
-    total = np.multiply(region, 255 - alpha, dtype=np.uint16)
+    total = np.multiply(region, keep, dtype=np.uint16)
     total += pre
-    total += 128
-    region[...] = total // 255
+    # In place: `total // 255` made a new array and cost about 30 % more per blend.
+    np.floor_divide(total, 255, out=total)
+    region[...] = total
     return y0, y1, x0, x1
 
 
@@ -118,5 +123,5 @@ def patch_bytes(patch: Ready | None) -> int:
     """What a memoised patch costs in memory (its image and its NumPy planes)."""
     if patch is None:
         return 1
-    planes = sum(p.nbytes for p in (patch.pre, patch.alpha) if p is not None)
+    planes = sum(p.nbytes for p in (patch.pre, patch.keep) if p is not None)
     return patch.width * patch.height * 4 + planes
