@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyvips
 
 from ..template.colors import parse_color
 from ..template.model import ImageLayer
 from .context import DrawContext
+from .coverage import circle, rounded
 from .decode import upright
 from .patch import Patch
-from .rect import apply_mask, ellipse_mask, rounded_mask, scaled_box
+from .pixels import pixels
+from .rect import apply_mask, scaled_box
 
 # (fraction of the spare width, fraction of the spare height) to skip for each gravity
 _GRAVITY: dict[str, tuple[float, float]] = {
@@ -137,12 +140,23 @@ def draw_image(layer: ImageLayer, ctx: DrawContext) -> Patch | None:
         return None
     source = upright(source)
     image, dx, dy = _fit(source, layer, w, h, ctx)
-    # Masks are memoised by size (rect.py): drawn once per box, not once per avatar.
-    mask = None
+    # Masks are memoised by size (coverage.py, rect.py): drawn once per box, not per avatar.
+    coverage = None
     if layer.mask == "circle":
-        mask = ellipse_mask(image.width, image.height)
+        coverage = circle(image.width, image.height)
     elif layer.radius > 0:
-        mask = rounded_mask(image.width, image.height, round(layer.radius * ctx.scale))
+        coverage = rounded(image.width, image.height, round(layer.radius * ctx.scale))
+    mask = coverage.image if coverage is not None else None
+    if (coverage is not None and not layer.tint and layer.opacity >= 1 and image.bands == 3
+            and image.format == "uchar" and image.interpretation == "srgb"):
+        # A circle avatar: its RGB pixels computed once, and the mask, are what blending needs
+        # (blend.ready); the RGBA joined from them is read only if the layer joins the base.
+        width, height = image.width, image.height
+        data = pixels(image)
+        rgb = np.frombuffer(data, dtype=np.uint8).reshape(height, width * 3)
+        opaque = pyvips.Image.new_from_memory(data, width, height, 3, "uchar")
+        return Patch(opaque.bandjoin(coverage.image), x + dx, y + dy, rgb=rgb,
+                     coverage=coverage)
     # tint keeps alpha and reads only colour, so masking first gives the same pixels
     image = to_rgba(image, mask)
     if layer.tint:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pyvips
+
+if TYPE_CHECKING:
+    from .coverage import Coverage
 
 
 @dataclass(frozen=True)
@@ -19,3 +24,8 @@ class Patch:
     image: pyvips.Image
     x: int
     y: int
+    # An opaque layer under a mask (a circle avatar) also comes as its RGB pixels, (rows,
+    # columns x 3), and the mask's planes: blend.ready blends from those without computing
+    # `image`, which the base canvas reads only if the layer joins it.
+    rgb: np.ndarray | None = None
+    coverage: Coverage | None = None

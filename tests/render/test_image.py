@@ -112,3 +112,40 @@ def test_orientation_is_applied() -> None:
 def test_missing_source_draws_nothing() -> None:
     ctx = DrawContext(scale=1.0, canvas_size=(10, 10))
     assert draw_image(ImageLayer(box=(0, 0, 10, 10), src="nope"), ctx) is None
+
+
+@pytest.mark.parametrize("mask", ["circle", "radius"])
+def test_a_masked_opaque_layer_blends_from_its_planes_like_its_rgba(mask: str) -> None:
+    import numpy as np
+
+    from proxy.render.blend import blend, paste, ready
+    from proxy.render.patch import Patch
+
+    rng = np.random.default_rng(5)
+    photo = pyvips.Image.new_from_memory(
+        rng.integers(0, 256, (300, 300, 3), dtype=np.uint8).tobytes(), 300, 300, 3, "uchar")
+    layer = ImageLayer(box=(7, 9, 110, 110), src="a", fit="cover",
+                       mask="circle" if mask == "circle" else "none",
+                       radius=0 if mask == "circle" else 30)
+    patch = draw_image(layer, DrawContext(scale=2.0, canvas_size=(260, 260),
+                                          images={"a": photo}))
+    assert patch is not None and patch.rgb is not None and patch.coverage is not None
+    fast = ready(patch)
+    slow = ready(Patch(patch.image, patch.x, patch.y))    # through the RGBA, as before
+    assert fast is not None and slow is not None
+    canvas = rng.integers(0, 256, (260, 260, 3), dtype=np.uint8)
+    ours, theirs = canvas.copy(), canvas.copy()
+    assert blend(ours, fast) == blend(theirs, slow)
+    assert np.array_equal(ours, theirs)
+    # the base canvas reads the same layer through libvips: the same pixels again
+    base = pyvips.Image.new_from_memory(canvas.tobytes(), 260, 260, 3, "uchar")
+    pasted = paste(base.copy(interpretation="srgb"), (260, 260), 3, fast)
+    assert np.array_equal(
+        np.frombuffer(pasted.write_to_memory(), np.uint8).reshape(260, 260, 3), ours)
+
+
+def test_a_tinted_or_faded_masked_layer_takes_the_rgba_path() -> None:
+    layer = ImageLayer(box=(0, 0, 50, 50), src="a", mask="circle", opacity=0.5)
+    patch = draw_image(layer, DrawContext(scale=1.0, canvas_size=(100, 100),
+                                          images={"a": _two_tone()}))
+    assert patch is not None and patch.rgb is None and patch.coverage is None
