@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import pyvips
 
-# About 4 MB of RGBA: 10 ms of decode at most, so the deadline's checks between steps stay
-# close enough; an avatar (400x400) or a name patch (780x200) is well under it.
-MAX_FETCH_PIXELS = 1_000_000
+# An avatar's decode (400x400) and a name or title patch (780 x 100-150) are under it. At
+# 1,000,000 a 5-minute soak with small caches settled 60-85 MB higher (328 MB against
+# 266): the whole-size intermediates of the bigger requests (worst-case text at start, large
+# patches) stayed in the render threads' malloc arenas. At this bound it matched the sink's.
+MAX_FETCH_PIXELS = 262_144
 
 
 def pixels(image: pyvips.Image) -> memoryview:
