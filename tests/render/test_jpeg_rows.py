@@ -12,7 +12,7 @@ import proxy.render  # noqa: F401  (fonts are set up before any text renders)
 from proxy.render import RenderJob, RenderMemo, render
 from proxy.render import pipeline as pipeline_module
 from proxy.render.encode import encode
-from proxy.render.jpeg_rows import encode_rows, restart_interval, split
+from proxy.render.jpeg_rows import Encoder, RowSegments, encode_rows, restart_interval, split
 from proxy.spec import OutputOptions
 from proxy.template.registry import Registry
 from proxy.template.values import coerce
@@ -37,10 +37,19 @@ def _pair(width: int, height: int, rows: tuple[int, int]) -> tuple[np.ndarray, n
     return base, changed
 
 
-def _encoder(quality: int):  # type: ignore[no-untyped-def]
+def _encoder(quality: int) -> Encoder:
     def encoder(image: pyvips.Image, restarts: int) -> bytes:
         return encode(image, "jpeg", quality, restart_interval=restarts)
     return encoder
+
+
+def _base_rows(base: np.ndarray, quality: int = 82) -> tuple[RowSegments, int]:
+    """`base` encoded whole with a restart per MCU row and cut into its rows; the interval."""
+    height, width = base.shape[:2]
+    interval = restart_interval(width, quality)
+    segments = split(_encoder(quality)(_canvas(base), interval), height)
+    assert segments is not None
+    return segments, interval
 
 
 @pytest.mark.parametrize("quality", [82, 95])          # 4:2:0 (16-row MCUs), 4:4:4 (8-row)
@@ -49,10 +58,8 @@ def test_a_spliced_jpeg_is_the_whole_encode_byte_for_byte(quality: int,
                                                           rows: tuple[int, int]) -> None:
     width, height = 333, 251           # neither side a multiple of an MCU
     base, changed = _pair(width, height, rows)
-    interval = restart_interval(width, quality)
+    segments, interval = _base_rows(base, quality)
     encoder = _encoder(quality)
-    segments = split(encoder(_canvas(base), interval), height)
-    assert segments is not None
     spliced = encode_rows(_canvas(changed), segments, rows, encoder, interval)
     assert spliced == encoder(_canvas(changed), interval)
     decoded = pyvips.Image.jpegload_buffer(spliced)
@@ -61,26 +68,20 @@ def test_a_spliced_jpeg_is_the_whole_encode_byte_for_byte(quality: int,
 
 def test_no_changed_rows_is_the_base_itself() -> None:
     base, _ = _pair(200, 120, (0, 1))
-    interval = restart_interval(200, 82)
+    segments, interval = _base_rows(base)
     data = _encoder(82)(_canvas(base), interval)
-    segments = split(data, 120)
-    assert segments is not None
     assert encode_rows(_canvas(base), segments, (0, 0), _encoder(82), interval) == data
 
 
 def test_a_band_of_most_of_the_canvas_is_left_to_the_whole_encode() -> None:
     base, changed = _pair(200, 160, (0, 150))
-    interval = restart_interval(200, 82)
-    segments = split(_encoder(82)(_canvas(base), interval), 160)
-    assert segments is not None
+    segments, interval = _base_rows(base)
     assert encode_rows(_canvas(changed), segments, (0, 150), _encoder(82), interval) is None
 
 
 def test_a_band_encoded_with_other_tables_is_not_spliced() -> None:
     base, changed = _pair(200, 160, (40, 60))
-    interval = restart_interval(200, 82)
-    segments = split(_encoder(82)(_canvas(base), interval), 160)
-    assert segments is not None
+    segments, interval = _base_rows(base)
     # same sampling, other quantisation tables: the header check must refuse the band
     assert encode_rows(_canvas(changed), segments, (40, 60), _encoder(60), interval) is None
 
