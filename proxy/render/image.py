@@ -146,7 +146,6 @@ def draw_image(layer: ImageLayer, ctx: DrawContext) -> Patch | None:
         coverage = circle(image.width, image.height)
     elif layer.radius > 0:
         coverage = rounded(image.width, image.height, round(layer.radius * ctx.scale))
-    mask = coverage.image if coverage is not None else None
     if (coverage is not None and not layer.tint and layer.opacity >= 1 and image.bands == 3
             and image.format == "uchar" and image.interpretation == "srgb"):
         # A circle avatar: its RGB pixels computed once, and the mask, are what blending needs
@@ -158,7 +157,7 @@ def draw_image(layer: ImageLayer, ctx: DrawContext) -> Patch | None:
         return Patch(opaque.bandjoin(coverage.image), x + dx, y + dy, rgb=rgb,
                      coverage=coverage)
     # tint keeps alpha and reads only colour, so masking first gives the same pixels
-    image = to_rgba(image, mask)
+    image = to_rgba(image, coverage.image if coverage is not None else None)
     if layer.tint:
         image = tint(image, layer.tint)
     if layer.opacity < 1:
