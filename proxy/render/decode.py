@@ -9,6 +9,7 @@ import pyvips
 
 from ..errors import BadSource
 from ..sources.sniff import sniff
+from . import plain_jpeg
 
 
 class LazyImages(Mapping[str, pyvips.Image]):
@@ -51,6 +52,9 @@ def decode_source(data: bytes, key: str,
     """
     try:
         if sniff(data) == "jpeg":
+            fast = _plain_jpeg(data, hint)
+            if fast is not None:
+                return fast
             # Most avatars and photos: naming the loader skips libvips asking each of its
             # loaders whether the bytes are theirs (about 50 µs of a 1.6 ms 400x400 decode).
             image = pyvips.Image.jpegload_buffer(data, access="sequential", fail_on="error")
@@ -81,6 +85,25 @@ def decode_source(data: bytes, key: str,
         return upright(image)
     except pyvips.Error as exc:
         raise BadSource("source image could not be decoded", detail=f"{key[:200]}: {exc}") from None
+
+
+def _plain_jpeg(data: bytes, hint: tuple[int, int, str] | None) -> pyvips.Image | None:
+    """A small plain JPEG decoded without libvips (plain_jpeg.py), unless it would shrink on
+    load; None when libvips should decode it."""
+    jpeg = plain_jpeg.inspect(data)
+    if jpeg is None:
+        return None
+    if hint is not None:
+        box_w, box_h, fit = hint
+        pick = max if fit in ("cover", "fill") else min
+        if pick(box_w / jpeg.width, box_h / jpeg.height) < 0.5:
+            return None
+    pixels = plain_jpeg.decode(data, jpeg)
+    if pixels is None:
+        return None
+    # new_from_memory keeps a reference to the array; 3 uchar bands read as srgb, 1 as b-w
+    return pyvips.Image.new_from_memory(pixels.data, jpeg.width, jpeg.height, jpeg.bands,
+                                        "uchar")
 
 
 def upright(image: pyvips.Image) -> pyvips.Image:

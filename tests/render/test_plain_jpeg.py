@@ -1,0 +1,113 @@
+"""Plain JPEGs decoded without libvips: the same pixels, and everything unusual left to it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyvips
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxy.errors import BadSource
+from proxy.render import plain_jpeg
+from proxy.render.decode import decode_source
+
+
+def _photo(width: int, height: int) -> pyvips.Image:
+    """Smooth colour with detail: gradients plus a noise texture, so every block differs."""
+    xy = pyvips.Image.xyz(width, height)
+    noise = pyvips.Image.gaussnoise(width, height, sigma=40, mean=128)
+    red = xy[0] * (255 / max(1, width))
+    green = xy[1] * (255 / max(1, height))
+    return red.bandjoin([green, noise]).cast("uchar").copy(interpretation="srgb")
+
+
+def _libvips(data: bytes) -> np.ndarray:
+    image = pyvips.Image.jpegload_buffer(data)
+    return np.frombuffer(image.write_to_memory(), dtype=np.uint8)
+
+
+def _ours(data: bytes) -> np.ndarray:
+    image = decode_source(data, "k")
+    return np.frombuffer(image.write_to_memory(), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("size", [(400, 400), (333, 217), (17, 9), (1, 1)])
+@pytest.mark.parametrize("subsample", ["on", "off"])
+@pytest.mark.parametrize("quality", [40, 95])
+def test_plain_colour_jpegs_decode_to_the_pixels_libvips_gives(
+        size: tuple[int, int], subsample: str, quality: int) -> None:
+    data = bytes(_photo(*size).jpegsave_buffer(Q=quality, subsample_mode=subsample))
+    assert plain_jpeg.inspect(data) == plain_jpeg.PlainJpeg(size[0], size[1], 3)
+    assert np.array_equal(_ours(data), _libvips(data))
+
+
+def test_grey_and_restart_marked_jpegs_decode_to_the_pixels_libvips_gives() -> None:
+    grey = bytes(_photo(123, 77).colourspace("b-w").jpegsave_buffer(Q=80))
+    marked = bytes(_photo(200, 120).jpegsave_buffer(Q=80, restart_interval=2))
+    assert plain_jpeg.inspect(grey) == plain_jpeg.PlainJpeg(123, 77, 1)
+    assert decode_source(grey, "k").interpretation == "b-w"
+    for data in (grey, marked):
+        assert plain_jpeg.inspect(data) is not None
+        assert np.array_equal(_ours(data), _libvips(data))
+
+
+def _with_orientation(value: int) -> bytes:
+    image = _photo(40, 20).copy()
+    image.set_type(pyvips.GValue.gint_type, "orientation", value)
+    return bytes(image.jpegsave_buffer(Q=90))
+
+
+def test_an_exif_orientation_of_one_stays_plain_and_any_other_goes_to_libvips() -> None:
+    assert plain_jpeg.inspect(_with_orientation(1)) is not None
+    for value in (3, 6, 8):
+        assert plain_jpeg.inspect(_with_orientation(value)) is None
+    assert decode_source(_with_orientation(6), "k").width == 20      # turned, as before
+
+
+def test_progressive_cmyk_and_large_jpegs_go_to_libvips() -> None:
+    progressive = bytes(_photo(64, 64).jpegsave_buffer(interlace=True))
+    cmyk = bytes(_photo(64, 64).colourspace("cmyk").jpegsave_buffer())
+    side = int(plain_jpeg.MAX_PIXELS ** 0.5) + 1
+    large = bytes(_photo(side, side).jpegsave_buffer())
+    for data in (progressive, cmyk, large):
+        assert plain_jpeg.inspect(data) is None
+    assert np.array_equal(_ours(progressive), _libvips(progressive))
+    assert decode_source(cmyk, "k").bands == 4
+
+
+@pytest.mark.parametrize("cut", [1000, 3000, 9000])
+def test_a_truncated_plain_jpeg_gets_the_libvips_answer(cut: int) -> None:
+    data = bytes(_photo(300, 300).jpegsave_buffer(Q=90))[:cut]
+    assert plain_jpeg.inspect(data) is not None           # its header is whole
+    assert plain_jpeg.decode(data, plain_jpeg.PlainJpeg(300, 300, 3)) is None
+    with pytest.raises((BadSource, pyvips.Error)):      # the draw turns both into a 4xx
+        decode_source(data, "k").copy_memory()
+
+
+_SEED = bytes(_photo(48, 32).jpegsave_buffer(Q=70))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_SEED) - 1), st.integers(0, 255)),
+                min_size=1, max_size=6))
+def test_damaged_jpegs_decode_as_libvips_decodes_them_or_fail_as_it_does(
+        edits: list[tuple[int, int]]) -> None:
+    data = bytearray(_SEED)
+    for at, value in edits:
+        data[at] = value
+    damaged = bytes(data)
+    plain_jpeg.inspect(damaged)                     # never raises on hostile headers
+    try:
+        expected = np.frombuffer(pyvips.Image.jpegload_buffer(
+            damaged, fail_on="error").write_to_memory(), dtype=np.uint8)
+    except pyvips.Error:
+        expected = None
+    try:
+        got: np.ndarray | None = _ours(damaged)
+    except (BadSource, pyvips.Error):
+        got = None
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None and np.array_equal(got, expected)
