@@ -78,12 +78,11 @@ def quality_of(fmt: str, quality: int | None) -> int:
 
 
 def encode(image: pyvips.Image, fmt: str, quality: int | None,
-           matte: tuple[int, int, int] = (255, 255, 255), restart_interval: int = 0) -> bytes:
+           matte: tuple[int, int, int] = (255, 255, 255)) -> bytes:
     """Encode to webp, avif, png, jpeg (or jpg) or gif, metadata stripped.
 
     JPEG has no alpha: a transparent canvas is flattened onto `matte` (the template's `matte`
     colour, white by default). The other formats keep the alpha (GIF as 1-bit transparency).
-    A JPEG gets a restart marker every `restart_interval` MCUs when it is set (jpeg_rows.py).
     """
     known = formats.find(fmt)
     if known is None:
@@ -95,7 +94,5 @@ def encode(image: pyvips.Image, fmt: str, quality: int | None,
     options: dict[str, Any] = dict(SAVE_OPTIONS[fmt])
     if fmt in _QUALITY_OPTION:
         options[_QUALITY_OPTION[fmt]] = quality_of(fmt, quality)
-    if fmt == "jpeg" and restart_interval:
-        options["restart_interval"] = restart_interval
     data: bytes = getattr(image, _SAVERS[fmt])(keep="none", **options)
     return data

@@ -30,7 +30,7 @@ from .decode import LazyImages
 from .encode import encode, quality_of
 from .follow import follow, follow_size
 from .group import PlacedText, flatten_group
-from .jpeg_rows import RowSegments, encode_rows, restart_interval, split
+from .jpeg_rows import encode_rows, join, splice
 from .layers import DRAW
 from .memo import RenderMemo
 
@@ -85,6 +85,7 @@ class RenderState:
     rest: list[tuple[int, Layer]] = field(default_factory=list)   # per-render layers
     bands: int = 3                                                # 4 on a transparent canvas
     base_pixels: np.ndarray | None = None                         # the memoised base, as NumPy
+    pixels: np.ndarray | None = None        # the canvas's own array, when it was blended there
     base_key: tuple[object, ...] = ()                             # its memo key
     changed_rows: tuple[int, int] | None = None     # (y0, y1): the canvas is the base elsewhere
     fallback_reasons: list[str] = field(default_factory=list)
@@ -437,6 +438,7 @@ def draw_layers(state: RenderState) -> RenderState:
     if buffer is not None:
         width, height = state.draw_size
         canvas = pyvips.Image.new_from_memory(buffer.pixels.data, width, height, 3, "uchar")
+        state.pixels = buffer.pixels
         state.changed_rows = (min((rect[0] for rect in buffer.dirty), default=0),
                               max((rect[1] for rect in buffer.dirty), default=0))
     state.canvas = canvas
@@ -515,25 +517,17 @@ def encode_output(state: RenderState) -> RenderState:
 
 def _jpeg_from_base(state: RenderState) -> bytes | None:
     """The JPEG from the base's encoded rows and the changed band's (jpeg_rows.py), or None."""
-    assert state.canvas is not None and state.base_pixels is not None
-    assert state.changed_rows is not None
+    assert state.base_pixels is not None and state.changed_rows is not None
     quality = quality_of("jpeg", state.job.output.quality)
-    width, height = state.draw_size
-    interval = restart_interval(width, quality)
-
-    def encoder(image: pyvips.Image, restarts: int) -> bytes:
-        return encode(image, "jpeg", quality, restart_interval=restarts)
-
-    def make() -> RowSegments | None:
-        assert state.base_pixels is not None
-        base = pyvips.Image.new_from_memory(state.base_pixels.data, width, height, 3, "uchar")
-        return split(encoder(base, interval), height)
-
-    base = state.memo.get_or_make(("jpeg-rows", state.base_key, quality), make,
+    base_pixels = state.base_pixels
+    base = state.memo.get_or_make(("jpeg-rows", state.base_key, quality),
+                                  lambda: encode_rows(base_pixels, quality),
                                   lambda rows: rows.nbytes if rows is not None else 64)
     if base is None:
         return None
-    return encode_rows(state.canvas, base, state.changed_rows, encoder, interval)
+    if state.pixels is None:
+        return join(base.header, base.segments)       # nothing drawn: the base itself
+    return splice(base, state.pixels, state.changed_rows, quality)
 
 
 Step = Callable[[RenderState], RenderState]
