@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 import pyvips
 
 from ..errors import BadSource
+from ..sources.jpeg_header import plain_frame
 from ..sources.sniff import sniff
 from . import plain_jpeg
 
@@ -90,7 +91,7 @@ def decode_source(data: bytes, key: str,
 def _plain_jpeg(data: bytes, hint: tuple[int, int, str] | None) -> pyvips.Image | None:
     """A small plain JPEG decoded without libvips (plain_jpeg.py), unless it would shrink on
     load; None when libvips should decode it."""
-    jpeg = plain_jpeg.inspect(data)
+    jpeg = plain_frame(data)
     if jpeg is None:
         return None
     if hint is not None:

@@ -32,7 +32,7 @@ from .addresses import (
     parse_allowed_network,
     parse_ip,
 )
-from .sniff import check_image
+from .sniff import check_image, quick_check
 
 RASTER_FORMATS = frozenset({"jpeg", "png", "webp", "gif", "avif", "heif"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -207,6 +207,9 @@ class Fetcher:
         """check_image(data) under these settings' limits, off the event loop."""
         if self._checks is None:
             raise RuntimeError("Fetcher.start() was not awaited")
+        quick = quick_check(data, allowed=allowed, max_pixels=self.settings.max_pixels)
+        if quick is not None:
+            return quick
         return await asyncio.get_running_loop().run_in_executor(self._checks, partial(
             check_image, data, allowed=allowed, max_pixels=self.settings.max_pixels,
             max_frames=self.settings.max_frames))

@@ -10,6 +10,7 @@ from typing import Any
 import pyvips
 
 from ..errors import BadSource
+from .jpeg_header import plain_frame
 
 FORMATS = ("jpeg", "png", "webp", "gif", "avif", "heif", "svg")
 
@@ -126,6 +127,21 @@ def _jpeg_scan_start(data: bytes) -> int | None:
             return pos + 2 + length
         pos += 2 + length
     return None
+
+
+def quick_check(data: bytes, *, allowed: Collection[str], max_pixels: int) -> str | None:
+    """"jpeg" for a plain JPEG within the limits and whole, from its markers alone (a few
+    µs, fine on the event loop); None when `check_image` must decide.
+
+    An avatar's check was a libvips header read in a thread: about 0.15 ms of CPU and a
+    thread hop per fetched row in a batch parent that does little else.
+    """
+    if "jpeg" not in allowed or sniff(data) != "jpeg" or not data.endswith(b"\xff\xd9"):
+        return None
+    frame = plain_frame(data)
+    if frame is None or frame.width * frame.height > max_pixels:
+        return None
+    return "jpeg"
 
 
 def check_image(data: bytes, *, allowed: Collection[str], max_pixels: int,

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from proxy.errors import BadSource
 from proxy.render import plain_jpeg
 from proxy.render.decode import decode_source
+from proxy.sources import jpeg_header
+from proxy.sources.jpeg_header import PlainJpeg, plain_frame
 
 
 def _photo(width: int, height: int) -> pyvips.Image:
@@ -38,17 +40,17 @@ def _ours(data: bytes) -> np.ndarray:
 def test_plain_colour_jpegs_decode_to_the_pixels_libvips_gives(
         size: tuple[int, int], subsample: str, quality: int) -> None:
     data = bytes(_photo(*size).jpegsave_buffer(Q=quality, subsample_mode=subsample))
-    assert plain_jpeg.inspect(data) == plain_jpeg.PlainJpeg(size[0], size[1], 3)
+    assert plain_frame(data) == PlainJpeg(size[0], size[1], 3)
     assert np.array_equal(_ours(data), _libvips(data))
 
 
 def test_grey_and_restart_marked_jpegs_decode_to_the_pixels_libvips_gives() -> None:
     grey = bytes(_photo(123, 77).colourspace("b-w").jpegsave_buffer(Q=80))
     marked = bytes(_photo(200, 120).jpegsave_buffer(Q=80, restart_interval=2))
-    assert plain_jpeg.inspect(grey) == plain_jpeg.PlainJpeg(123, 77, 1)
+    assert plain_frame(grey) == PlainJpeg(123, 77, 1)
     assert decode_source(grey, "k").interpretation == "b-w"
     for data in (grey, marked):
-        assert plain_jpeg.inspect(data) is not None
+        assert plain_frame(data) is not None
         assert np.array_equal(_ours(data), _libvips(data))
 
 
@@ -59,19 +61,19 @@ def _with_orientation(value: int) -> bytes:
 
 
 def test_an_exif_orientation_of_one_stays_plain_and_any_other_goes_to_libvips() -> None:
-    assert plain_jpeg.inspect(_with_orientation(1)) is not None
+    assert plain_frame(_with_orientation(1)) is not None
     for value in (3, 6, 8):
-        assert plain_jpeg.inspect(_with_orientation(value)) is None
+        assert plain_frame(_with_orientation(value)) is None
     assert decode_source(_with_orientation(6), "k").width == 20      # turned, as before
 
 
 def test_progressive_cmyk_and_large_jpegs_go_to_libvips() -> None:
     progressive = bytes(_photo(64, 64).jpegsave_buffer(interlace=True))
     cmyk = bytes(_photo(64, 64).colourspace("cmyk").jpegsave_buffer())
-    side = int(plain_jpeg.MAX_PIXELS ** 0.5) + 1
+    side = int(jpeg_header.MAX_PIXELS ** 0.5) + 1
     large = bytes(_photo(side, side).jpegsave_buffer())
     for data in (progressive, cmyk, large):
-        assert plain_jpeg.inspect(data) is None
+        assert plain_frame(data) is None
     assert np.array_equal(_ours(progressive), _libvips(progressive))
     assert decode_source(cmyk, "k").bands == 4
 
@@ -79,8 +81,8 @@ def test_progressive_cmyk_and_large_jpegs_go_to_libvips() -> None:
 @pytest.mark.parametrize("cut", [1000, 3000, 9000])
 def test_a_truncated_plain_jpeg_gets_the_libvips_answer(cut: int) -> None:
     data = bytes(_photo(300, 300).jpegsave_buffer(Q=90))[:cut]
-    assert plain_jpeg.inspect(data) is not None           # its header is whole
-    assert plain_jpeg.decode(data, plain_jpeg.PlainJpeg(300, 300, 3)) is None
+    assert plain_frame(data) is not None           # its header is whole
+    assert plain_jpeg.decode(data, PlainJpeg(300, 300, 3)) is None
     with pytest.raises((BadSource, pyvips.Error)):      # the draw turns both into a 4xx
         decode_source(data, "k").copy_memory()
 
@@ -97,7 +99,7 @@ def test_damaged_jpegs_decode_as_libvips_decodes_them_or_fail_as_it_does(
     for at, value in edits:
         data[at] = value
     damaged = bytes(data)
-    plain_jpeg.inspect(damaged)                     # never raises on hostile headers
+    plain_frame(damaged)                     # never raises on hostile headers
     try:
         expected = np.frombuffer(pyvips.Image.jpegload_buffer(
             damaged, fail_on="error").write_to_memory(), dtype=np.uint8)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+import pyvips
 
 from proxy.errors import BadSource
-from proxy.sources.sniff import check_image, header_info, sniff
+from proxy.sources.sniff import check_image, header_info, quick_check, sniff
 from tests.sources.images import gif_frames, png_flood, real
 
 RASTER = {"jpeg", "png", "webp", "gif", "avif", "heif"}
@@ -108,3 +109,28 @@ def test_format_named_by_bytes_not_by_claims() -> None:
     assert check_image(real(".jpg"), allowed={"jpeg"}, max_pixels=10**6, max_frames=1) == "jpeg"
     with pytest.raises(BadSource, match="jpeg is not allowed"):
         check_image(real(".jpg"), allowed={"png"}, max_pixels=10**6, max_frames=1)
+
+
+def test_a_plain_whole_jpeg_is_checked_from_its_markers_alone() -> None:
+    data = real(".jpg")
+    assert quick_check(data, allowed=RASTER, max_pixels=10_000) == "jpeg"
+
+
+@pytest.mark.parametrize("case", ["not allowed", "over the limit", "truncated", "progressive",
+                                  "png"])
+def test_anything_but_a_plain_whole_allowed_jpeg_goes_to_the_full_check(case: str) -> None:
+    data, allowed, limit = real(".jpg"), RASTER, 10_000
+    if case == "not allowed":
+        allowed = {"png"}
+    elif case == "over the limit":
+        limit = 64 * 48 - 1
+    elif case == "truncated":
+        data = data[:-40]
+    elif case == "progressive":
+        data = bytes(pyvips.Image.jpegload_buffer(data).jpegsave_buffer(interlace=True))
+    else:
+        data = real(".png")
+    assert quick_check(data, allowed=allowed, max_pixels=limit) is None
+    if case in ("not allowed", "over the limit", "truncated"):
+        with pytest.raises(BadSource):
+            check_image(data, allowed=allowed, max_pixels=limit, max_frames=1)
