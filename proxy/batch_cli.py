@@ -193,10 +193,15 @@ async def _render_offline(settings: Settings, plan: Plan, rows: list[Row], out: 
         resolver = SourceResolver(settings, fetcher,
                                   AssetStore(Path(settings.sources.data_dir) / "assets"))
 
+        # Resumed rows: files written whole by an earlier run. One listing, not a stat per
+        # row (about 65 µs each in a 10,000-file folder, in a parent that does little else).
+        written = {entry.name for entry in os.scandir(out)}
+
         async def work(_: int, row: Row) -> None:
-            path = out / _output_name(row, plan.fmt, digits)
-            if path.exists():
-                return  # resumed: written whole by an earlier run
+            name = _output_name(row, plan.fmt, digits)
+            if name in written:
+                return
+            path = out / name
             checked = row_request(row, plan, template, settings.limits)  # bad rows fail, named
             images: dict[str, bytes] = {}
             if has_images:

@@ -24,7 +24,7 @@ from yarl import URL
 
 from proxy.config import Sources
 from proxy.errors import BadSource, Overloaded, UpstreamFailed
-from proxy.sources.fetch import Fetcher, system_lookup
+from proxy.sources.fetch import Fetcher, _refuse_raw, system_lookup
 from tests.sources.images import gif_frames, png_flood, real
 
 MAX_BYTES = 1_000_000
@@ -557,3 +557,16 @@ async def test_without_allow_networks_the_private_host_stays_refused(
     assert fetcher.settings.allow_networks == ()
     await refused(fetcher, origin.url("/img.png"))
     assert origin.hits == []
+
+
+def test_raw_url_refusal_covers_every_whitespace_control_and_backslash() -> None:
+    # The refusal is a regex now; it must refuse exactly what the per-character test refused.
+    for code in range(0x110000):
+        char = chr(code)
+        bad = char.isspace() or code < 0x20 or code == 0x7F or char == "\\"
+        try:
+            _refuse_raw("https://example.com/a" + char + "b")
+        except BadSource:
+            assert bad, hex(code)
+        else:
+            assert not bad, hex(code)
