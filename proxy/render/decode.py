@@ -89,22 +89,26 @@ def decode_source(data: bytes, key: str,
 
 
 def _plain_jpeg(data: bytes, hint: tuple[int, int, str] | None) -> pyvips.Image | None:
-    """A small plain JPEG decoded without libvips (plain_jpeg.py), unless it would shrink on
-    load; None when libvips should decode it."""
+    """A small plain JPEG decoded without libvips (plain_jpeg.py), scaled on load towards a
+    cover or fill box it is larger than; None when libvips should decode it (not plain, or
+    at least twice the box, which libvips' thumbnail shrinks on load itself)."""
     jpeg = plain_frame(data)
     if jpeg is None:
         return None
+    min_w = min_h = 0
     if hint is not None:
         box_w, box_h, fit = hint
         pick = max if fit in ("cover", "fill") else min
         if pick(box_w / jpeg.width, box_h / jpeg.height) < 0.5:
             return None
-    pixels = plain_jpeg.decode(data, jpeg)
+        if fit in ("cover", "fill"):
+            min_w, min_h = box_w, box_h
+    pixels = plain_jpeg.decode(data, jpeg, min_w, min_h)
     if pixels is None:
         return None
+    height, width = pixels.shape[:2]
     # new_from_memory keeps a reference to the array; 3 uchar bands read as srgb, 1 as b-w
-    return pyvips.Image.new_from_memory(pixels.data, jpeg.width, jpeg.height, jpeg.bands,
-                                        "uchar")
+    return pyvips.Image.new_from_memory(pixels.data, width, height, jpeg.bands, "uchar")
 
 
 def upright(image: pyvips.Image) -> pyvips.Image:

@@ -113,3 +113,29 @@ def test_damaged_jpegs_decode_as_libvips_decodes_them_or_fail_as_it_does(
         assert got is None
     else:
         assert got is not None and np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize(("size", "box", "fit", "decoded"), [
+    ((400, 400), (220, 220), "cover", (250, 250)),      # 5/8: the smallest scale >= the box
+    ((400, 300), (220, 220), "cover", (300, 225)),      # 3/4: the short side decides
+    ((400, 400), (220, 220), "fill", (250, 250)),
+    ((400, 400), (400, 400), "cover", (400, 400)),      # no smaller scale covers the box
+    ((400, 400), (220, 220), "contain", (400, 400)),    # contain keeps the whole source
+])
+def test_a_plain_jpeg_shrinks_on_load_to_the_smallest_scale_that_covers_its_box(
+        size: tuple[int, int], box: tuple[int, int], fit: str, decoded: tuple[int, int]
+) -> None:
+    data = bytes(_photo(*size).jpegsave_buffer(Q=90))
+    image = decode_source(data, "k", hint=(box[0], box[1], fit))
+    assert (image.width, image.height) == decoded
+
+
+def test_an_avatar_shrunk_on_load_looks_like_the_full_decode_resized() -> None:
+    data = bytes(_photo(400, 400).gaussblur(1.2).jpegsave_buffer(Q=85))
+    full = decode_source(data, "k").resize(220 / 400)
+    shrunk = decode_source(data, "k", hint=(220, 220, "cover"))
+    shrunk = shrunk.resize(220 / shrunk.width)
+    a = np.frombuffer(full.write_to_memory(), dtype=np.uint8).astype(float)
+    b = np.frombuffer(shrunk.write_to_memory(), dtype=np.uint8).astype(float)
+    psnr = 10 * np.log10(255 ** 2 / np.mean((a - b) ** 2))
+    assert psnr > 40, psnr
