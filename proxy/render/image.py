@@ -149,13 +149,12 @@ def draw_image(layer: ImageLayer, ctx: DrawContext) -> Patch | None:
     if (coverage is not None and not layer.tint and layer.opacity >= 1 and image.bands == 3
             and image.format == "uchar" and image.interpretation == "srgb"):
         # A circle avatar: its RGB pixels computed once, and the mask, are what blending needs
-        # (blend.ready); the RGBA joined from them is read only if the layer joins the base.
+        # (blend.ready); the RGBA joined from them is made only if the layer joins the base.
         width, height = image.width, image.height
         data = pixels(image)
         rgb = np.frombuffer(data, dtype=np.uint8).reshape(height, width * 3)
         opaque = pyvips.Image.new_from_memory(data, width, height, 3, "uchar")
-        return Patch(opaque.bandjoin(coverage.image), x + dx, y + dy, rgb=rgb,
-                     coverage=coverage)
+        return Patch(opaque, x + dx, y + dy, rgb=rgb, coverage=coverage)
     # tint keeps alpha and reads only colour, so masking first gives the same pixels
     image = to_rgba(image, coverage.image if coverage is not None else None)
     if layer.tint:

@@ -25,7 +25,7 @@ def _draw(
     ctx = DrawContext(scale=scale, canvas_size=(1000, 1000), images={"a": image})
     patch = draw_image(layer, ctx)
     assert patch is not None
-    out = patch.image.copy_memory()
+    out = patch.rgba().copy_memory()
     assert (out.bands, out.format, out.interpretation) == (4, "uchar", "srgb")
     return out, patch.x, patch.y
 
@@ -131,7 +131,7 @@ def test_a_masked_opaque_layer_blends_from_its_planes_like_its_rgba(mask: str) -
                                           images={"a": photo}))
     assert patch is not None and patch.rgb is not None and patch.coverage is not None
     fast = ready(patch)
-    slow = ready(Patch(patch.image, patch.x, patch.y))    # through the RGBA, as before
+    slow = ready(Patch(patch.rgba(), patch.x, patch.y))   # through the RGBA, as before
     assert fast is not None and slow is not None
     canvas = rng.integers(0, 256, (260, 260, 3), dtype=np.uint8)
     ours, theirs = canvas.copy(), canvas.copy()
