@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -18,12 +17,14 @@ from pathlib import Path
 from bench.http_bench import KEY, _free_port, start_server
 from proxy.urls import sign_url
 
+from .scratch import scratch
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def offline(count: int = 10_000) -> dict[str, float]:
     """`picstream batch social-card rows.csv --out DIR --format jpeg`: wall s, images/s, RSS."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         rows = Path(tmp) / "rows.csv"
         with rows.open("w", newline="") as handle:
             writer = csv.writer(handle)

@@ -12,12 +12,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from proxy.urls import sign_url
+
+from .scratch import scratch
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-0123456789abcdef0123456789"
@@ -145,7 +146,7 @@ def run(seconds: int = 15, connections: int = 64, miss_connections: int = 16,
                 hit["rps"] / top["rps"] for hit, top in zip(runs[name], runs["ceiling"],
                                                             strict=True))
         results["nginx_hit"] = _through_nginx(hit_url, port, connections, seconds)
-        with tempfile.TemporaryDirectory() as tmp:
+        with scratch() as tmp:
             paths = Path(tmp) / "paths.txt"
             count = 40_000
             paths.write_text("\n".join(
@@ -173,7 +174,7 @@ def _through_nginx(hit_url: str, app_port: int, connections: int,
         return None
     from tests.nginx.test_nginx import start_nginx
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         nginx = start_nginx(Path(tmp), [app_port])
         try:
             url = nginx.url + hit_url.split(f":{app_port}", 1)[1]

@@ -26,7 +26,6 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -35,6 +34,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.http_bench import KEY, LOCAL_ORIGIN_ENV, _free_port, _wait, start_server, wrk
+
+from .scratch import scratch
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_AVATARS = 64
@@ -189,7 +190,7 @@ class PeakRss:
 
 def offline(count: int, origin: str) -> dict[str, float]:
     """`picstream batch social-card rows.csv --out DIR --format jpeg` on the real rows."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         path = Path(tmp) / "rows.csv"
         with path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, ["name", "title", "avatar"])
@@ -285,7 +286,7 @@ def live_misses(count: int, origin: str, seconds: int) -> dict[str, float]:
     server = start_server(port, PICSTREAM_SERVER_WORKERS=str(workers), **LOCAL_ORIGIN_ENV)
     base = f"http://127.0.0.1:{port}"
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with scratch() as tmp:
             paths = Path(tmp) / "paths.txt"
             script = Path(tmp) / "paths.lua"
             from bench.http_bench import LUA

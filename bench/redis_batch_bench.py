@@ -14,12 +14,13 @@ import json
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from bench.http_bench import _free_port, start_server
+
+from .scratch import scratch
 
 API_KEY = "bench-api-key-0123456789"
 
@@ -50,7 +51,7 @@ def run(count: int, hosts: int) -> dict[str, float]:
     """Post `count` unique cards to the first of `hosts` hosts; wall s and images/s."""
     digest = hashlib.sha256(API_KEY.encode()).hexdigest()
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         redis, url = _redis(Path(tmp))
         servers = []
         try:
