@@ -68,8 +68,7 @@ def decode_source(data: bytes, key: str,
             box_w, box_h, fit = hint
             if image.get_typeof("orientation") and image.get("orientation") in (5, 6, 7, 8):
                 box_w, box_h = box_h, box_w
-            pick = max if fit in ("cover", "fill") else min
-            factor = pick(box_w / image.width, box_h / image.height)
+            factor = _box_factor(image.width, image.height, (box_w, box_h, fit))
             if factor < 0.5:
                 target_w = max(1, math.ceil(image.width * factor) + 1)
                 target_h = max(1, math.ceil(image.height * factor) + 1)
@@ -78,9 +77,7 @@ def decode_source(data: bytes, key: str,
         if hint is not None and loader.startswith("svgload"):
             # An SVG costs what it is drawn at: draw it at the box's size, not its declared
             # one (a 6000x6000 SVG with a blur filter took minutes for a 400x300 box).
-            box_w, box_h, fit = hint
-            pick = max if fit in ("cover", "fill") else min
-            factor = pick(box_w / image.width, box_h / image.height)
+            factor = _box_factor(image.width, image.height, hint)
             if factor < 1:
                 return pyvips.Image.svgload_buffer(data, scale=min(1.0, factor * 1.02))
         return upright(image)
@@ -97,11 +94,10 @@ def _plain_jpeg(data: bytes, hint: tuple[int, int, str] | None) -> pyvips.Image 
         return None
     min_w = min_h = 0
     if hint is not None:
-        box_w, box_h, fit = hint
-        pick = max if fit in ("cover", "fill") else min
-        if pick(box_w / jpeg.width, box_h / jpeg.height) < 0.5:
+        if _box_factor(jpeg.width, jpeg.height, hint) < 0.5:
             return None
-        if fit in ("cover", "fill"):
+        box_w, box_h, fit = hint
+        if fit in _COVERING:
             min_w, min_h = box_w, box_h
     pixels = plain_jpeg.decode(data, jpeg, min_w, min_h)
     if pixels is None:
@@ -109,6 +105,17 @@ def _plain_jpeg(data: bytes, hint: tuple[int, int, str] | None) -> pyvips.Image 
     height, width = pixels.shape[:2]
     # new_from_memory keeps a reference to the array; 3 uchar bands read as srgb, 1 as b-w
     return pyvips.Image.new_from_memory(pixels.data, width, height, jpeg.bands, "uchar")
+
+
+_COVERING = ("cover", "fill")      # fits whose box the image must cover, not fit inside
+
+
+def _box_factor(width: int, height: int, hint: tuple[int, int, str]) -> float:
+    """The scale at which a width x height image meets its box: covering it (cover, fill) or
+    inside it (contain)."""
+    box_w, box_h, fit = hint
+    pick = max if fit in _COVERING else min
+    return pick(box_w / width, box_h / height)
 
 
 def upright(image: pyvips.Image) -> pyvips.Image:
