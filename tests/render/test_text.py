@@ -108,20 +108,60 @@ def test_guided_fit_chooses_what_a_plain_bisection_chooses(name: str, scale: flo
     assert text.ELLIPSIS not in name
 
 
-def test_a_name_that_shrinks_is_laid_out_about_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+SHRINKING = ("Alexandra Konstantinou", "Customer Number 00042", "Wilhelmina Venkataraghavan",
+             "Nguyễn Thị Minh Khai", "Αλέξανδρος Παπαδόπουλος", "Александра Константинова",
+             "Seán O’Súilleabháin-Ní Dhomhnaill")
+
+
+def counted_renders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, bool]]:
     from proxy.render import text
 
-    calls: list[float] = []
+    calls: list[tuple[float, bool]] = []
     real = text._render
 
     def counted(*args: object, **kw: object) -> object:
-        calls.append(float(args[2]))  # type: ignore[arg-type]
+        calls.append((float(args[2]), bool(kw.get("wrap", True))))  # type: ignore[arg-type]
         return real(*args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(text, "_render", counted)
-    _, fit = draw("Alexandra Konstantinou", size=64, min_size=28, max_lines=1)
-    assert 28 < fit.size < 64 and not fit.cut
-    assert len(calls) <= 4, calls   # one small measurement, the guess, a step or two from it
+    return calls
+
+
+@pytest.mark.parametrize("name", SHRINKING)
+def test_a_name_that_shrinks_is_laid_out_twice(name: str, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    kw: dict[str, object] = {"size": 80, "min_size": 28, "max_lines": 1, "font": "Inter Bold",
+                             "box": (10, 20, 700, 120)}
+    draw(name, **kw)                                 # its characters' advances become known
+    calls = counted_renders(monkeypatch)
+    _, fit = draw(name, **kw)
+    assert 28 < fit.size < 80 and not fit.cut
+    # no measurement: the guess comes from the advances; then the guess and a size beside it
+    assert all(wrapped for _, wrapped in calls) and len(calls) == 2, calls
+    assert sorted(size for size, _ in calls) == [fit.size, fit.size + 1]
+
+
+def test_a_script_that_shapes_is_measured_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arabic letters join: their advances alone do not add up to the line, so it is measured
+    calls = counted_renders(monkeypatch)
+    _, fit = draw("محمد بن عبد الله الأنصاري الخزرجي", size=64, min_size=20, max_lines=1)
+    assert 20 < fit.size < 64 and not fit.cut
+    assert [wrapped for _, wrapped in calls].count(False) == 1
+    assert len(calls) <= 4, calls
+
+
+@pytest.mark.parametrize("font", ["Inter", "Inter Bold", "Inter SemiBold"])
+def test_summed_advances_are_within_three_percent_of_the_line(font: str) -> None:
+    from proxy.render import text
+
+    style = text._Style(font=font, width_px=10_000, height_px=200.0, align="low",
+                        color="#000000", line_height=1.2, letter_spacing_px=0.0, base_size=60,
+                        scale=1.0, max_lines=1)
+    for name in SHRINKING + NAMES[:-1]:
+        width = text._Width(style, name)
+        assert width.estimated
+        measured = text._render(style, name, 60.0, wrap=False).image.width
+        assert width.at(60.0) == pytest.approx(measured, rel=0.03), name
 
 
 def test_max_lines_cuts_with_an_ellipsis_at_a_word() -> None:
