@@ -151,12 +151,14 @@ def test_a_script_that_shapes_is_measured_once(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.parametrize("font", ["Inter", "Inter Bold", "Inter SemiBold"])
-def test_summed_advances_are_within_three_percent_of_the_line(font: str) -> None:
+@pytest.mark.parametrize(("spacing", "scale"), [(0.0, 1.0), (4.0, 2.0), (-2.0, 1.0)])
+def test_summed_advances_are_within_three_percent_of_the_line(font: str, spacing: float,
+                                                              scale: float) -> None:
     from proxy.render import text
 
     style = text._Style(font=font, width_px=10_000, height_px=200.0, align="low",
-                        color="#000000", line_height=1.2, letter_spacing_px=0.0, base_size=60,
-                        scale=1.0, max_lines=1)
+                        color="#000000", line_height=1.2, letter_spacing_px=spacing * scale,
+                        base_size=60, scale=scale, max_lines=1)
     for name in SHRINKING + NAMES[:-1]:
         width = text._Width(style, name)
         assert width.estimated
