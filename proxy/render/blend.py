@@ -12,7 +12,7 @@ import numpy as np
 import pyvips
 
 from .coverage import Coverage
-from .patch import Patch
+from .patch import Patch, with_coverage
 from .pixels import pixels
 
 
@@ -28,7 +28,7 @@ class Ready:
     bounding box: a text patch is mostly transparent line box.
     """
 
-    rgba: pyvips.Image          # RGBA, or an opaque RGB whose alpha is `mask`
+    rgba: pyvips.Image          # RGBA, or an opaque RGB whose alpha is `coverage`'s
     x: int
     y: int
     width: int
@@ -37,7 +37,7 @@ class Ready:
     keep: np.ndarray | None     # 255 - alpha as uint8, each repeated 3 times, same crop and layout
     ink_x: int = 0              # the crop's offset inside the patch
     ink_y: int = 0
-    mask: pyvips.Image | None = None    # set: `rgba` is an opaque RGB and this its alpha
+    coverage: Coverage | None = None    # set: `rgba` is an opaque RGB under this mask
 
 
 def ready(patch: Patch | None) -> Ready | None:
@@ -85,7 +85,7 @@ def _ready_masked(patch: Patch, rgb: np.ndarray, coverage: Coverage) -> Ready | 
     pre += 128
     mask = coverage.image
     return Ready(rgba=patch.image, x=patch.x, y=patch.y, width=mask.width, height=mask.height,
-                 pre=pre, keep=coverage.keep3, ink_x=left, ink_y=top, mask=mask)
+                 pre=pre, keep=coverage.keep3, ink_x=left, ink_y=top, coverage=coverage)
 
 
 def blend(canvas: np.ndarray, patch: Ready) -> tuple[int, int, int, int] | None:
@@ -120,7 +120,7 @@ def paste(canvas: pyvips.Image, size: tuple[int, int], bands: int,
     y1 = min(patch.y + patch.height, size[1])
     if x1 <= x0 or y1 <= y0:
         return canvas
-    rgba = patch.rgba if patch.mask is None else patch.rgba.bandjoin(patch.mask)
+    rgba = with_coverage(patch.rgba, patch.coverage)
     if (x0, y0, x1, y1) != (patch.x, patch.y, patch.x + patch.width, patch.y + patch.height):
         rgba = rgba.crop(x0 - patch.x, y0 - patch.y, x1 - x0, y1 - y0)
     region = canvas.crop(x0, y0, x1 - x0, y1 - y0)

@@ -33,6 +33,9 @@ class Patch:
 
     def rgba(self) -> pyvips.Image:
         """The RGBA image: `image` itself, or a masked opaque layer's RGB and its mask."""
-        if self.coverage is None:
-            return self.image
-        return self.image.bandjoin(self.coverage.image)
+        return with_coverage(self.image, self.coverage)
+
+
+def with_coverage(image: pyvips.Image, coverage: Coverage | None) -> pyvips.Image:
+    """`image` when it is RGBA (no coverage), else an opaque RGB joined with its mask."""
+    return image if coverage is None else image.bandjoin(coverage.image)
