@@ -16,7 +16,7 @@ import struct
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from html import escape
 
 import pyvips
@@ -204,7 +204,11 @@ class _Width:
         self.style = style
         self.body = body
         self.per_size: float | None = None     # output px per template px of font size
-        self.estimated = not style.spans and all(map(_plain_advance, body))
+
+    @cached_property
+    def estimated(self) -> bool:
+        """Whether the width is summed from advances (asked only when a text does not fit)."""
+        return not self.style.spans and all(map(_plain_advance, self.body))
 
     def single_line(self, size: float) -> bool:
         """Whether only one line fits at every size the search may try."""
