@@ -69,7 +69,7 @@ def decode_source(data: bytes, key: str,
             if image.get_typeof("orientation") and image.get("orientation") in (5, 6, 7, 8):
                 box_w, box_h = box_h, box_w
             factor = _box_factor(image.width, image.height, (box_w, box_h, fit))
-            if factor < 0.5:
+            if factor < _THUMBNAIL_BELOW:
                 target_w = max(1, math.ceil(image.width * factor) + 1)
                 target_h = max(1, math.ceil(image.height * factor) + 1)
                 return pyvips.Image.thumbnail_buffer(data, target_w, height=target_h,
@@ -94,7 +94,7 @@ def _plain_jpeg(data: bytes, hint: tuple[int, int, str] | None) -> pyvips.Image 
         return None
     min_w = min_h = 0
     if hint is not None:
-        if _box_factor(jpeg.width, jpeg.height, hint) < 0.5:
+        if _box_factor(jpeg.width, jpeg.height, hint) < _THUMBNAIL_BELOW:
             return None
         box_w, box_h, fit = hint
         if fit in _COVERING:
@@ -107,6 +107,9 @@ def _plain_jpeg(data: bytes, hint: tuple[int, int, str] | None) -> pyvips.Image 
     return pyvips.Image.new_from_memory(pixels.data, width, height, jpeg.bands, "uchar")
 
 
+# Under this scale libvips' thumbnail shrinks a JPEG or WebP while loading it: the plain
+# JPEG path leaves such sources to it.
+_THUMBNAIL_BELOW = 0.5
 _COVERING = ("cover", "fill")      # fits whose box the image must cover, not fit inside
 
 
