@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from yarl import URL
 
 from proxy import formats
 from proxy.config import Limits
 from proxy.errors import BadRequest, InvalidValue, NotFound, URITooLong
-from proxy.spec import RESERVED, OutputOptions, RenderSpec, parse_request, url_value
+from proxy.spec import RESERVED, OutputOptions, RenderSpec, _encode, parse_request, url_value
 
 LIMITS = Limits()
 
@@ -226,3 +228,19 @@ def test_spec_is_frozen_and_hashable() -> None:
     assert hash(spec) == hash(parse([("name", "a")]))
     with pytest.raises(AttributeError):
         spec.template = "x"  # type: ignore[misc]
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",))))
+def test_values_are_percent_encoded_exactly_as_urllib_quote_does(text: str) -> None:
+    # The table-driven encoder must spell every value as quote(text, safe="") does: the
+    # signatures of URLs minted before it depend on that spelling.
+    assert _encode(text) == quote(text, safe="")
+
+
+def test_canonical_form_is_built_once_and_is_the_same_string() -> None:
+    spec = parse([("name", "Zoë Ann"), ("avatar", "https://a.test/x y.jpg"), ("w", "600")])
+    first = spec.canonical()
+    assert first == "card.png?avatar=https%3A%2F%2Fa.test%2Fx%20y.jpg&name=Zo%C3%AB%20Ann&w=600"
+    assert spec.canonical() is first
+    assert parse([("name", "Zoë Ann"), ("avatar", "https://a.test/x y.jpg"),
+                  ("w", "600")]).canonical() == first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,14 @@ def test_bad_value_names_field(template, raw, field, reason) -> None:  # type: i
 def test_clean_text_replaces_lone_surrogates_and_controls() -> None:
     assert clean_text("a\ud800b\x00c\nd") == "a\ufffdbc\nd"
     assert clean_text("\ud83d\ude00") == "\U0001F600"  # a pair split by JSON escapes
+
+
+def test_clean_text_drops_exactly_the_cc_characters_but_newline() -> None:
+    # clean_text drops control characters with one regex; Unicode's own category table is
+    # the definition it must match, over every code point that is not a surrogate.
+    for start in range(0, 0x110000, 0x1000):
+        chunk = "".join(chr(c) for c in range(start, start + 0x1000)
+                        if not 0xD800 <= c <= 0xDFFF)
+        normal = unicodedata.normalize("NFC", chunk)
+        kept = "".join(c for c in normal if c == "\n" or unicodedata.category(c) != "Cc")
+        assert clean_text(chunk) == kept
