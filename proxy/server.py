@@ -12,9 +12,11 @@ from .config import Settings, replace
 from .errors import ConfigError
 from .logs import AccessLog, setup_logging
 
+# aiohttp's own default for a site's listen() backlog.
+_BACKLOG = 128
 
-def _serve_one(settings: Settings, sock: socket.socket | None,
-               reuse_port: bool = False) -> None:
+
+def _serve_one(settings: Settings, sock: socket.socket | None) -> None:
     import uvloop
 
     from .web.app import create_app
@@ -27,16 +29,28 @@ def _serve_one(settings: Settings, sock: socket.socket | None,
     # uvloop is installed in exactly one place: here.
     uvloop.install()
     serve(app, host=settings.server.host, port=settings.server.port, sock=sock,
-          reuse_port=reuse_port, shutdown_timeout_s=settings.server.shutdown_timeout_s)
+          shutdown_timeout_s=settings.server.shutdown_timeout_s)
 
 
-def _bind(settings: Settings) -> socket.socket:
+def _listeners(settings: Settings, count: int) -> list[socket.socket]:
+    """`count` listening SO_REUSEPORT sockets on one port (port 0 resolved by the first)."""
     family = socket.AF_INET6 if ":" in settings.server.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((settings.server.host, settings.server.port))
-    return sock
+    socks: list[socket.socket] = []
+    port = settings.server.port
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((settings.server.host, port))
+            port = sock.getsockname()[1]
+            sock.listen(_BACKLOG)
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
 
 
 def check_port(settings: Settings) -> None:
@@ -65,21 +79,27 @@ def run_server(settings: Settings) -> None:
     if workers <= 1:
         _serve_one(settings, None)
         return
-    # Each worker listens on its own SO_REUSEPORT socket and the kernel spreads connections
+    # Each worker accepts on its own SO_REUSEPORT socket and the kernel spreads connections
     # over them by address hash. One shared listening socket was measured unfair: whichever
-    # worker woke first took most keep-alive connections (bench/results/workers.md). This
-    # socket is bound but never listens, so it takes no connections: it makes a taken port
-    # fail here, resolves port 0 once for all workers, and holds the port for the run.
-    sock = _bind(settings)
-    settings = replace(settings, server={"port": sock.getsockname()[1]})
+    # worker woke first took most keep-alive connections (bench/results/workers.md). The
+    # sockets all listen before any worker starts: when each worker opened its own, the
+    # first one up took every connection made before the others had imported (8 of 8 in
+    # two starts of three), and keep-alive clients stayed on it. A connection to a worker
+    # still starting waits in its socket's backlog instead.
+    socks = _listeners(settings, workers)
+    settings = replace(settings, server={"port": socks[0].getsockname()[1]})
     # spawn, not fork: the startup check has already rendered in this process, and a child
     # forked after libvips started its threads deadlocks on its first render (measured:
     # every miss hung with --workers 2).
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_serve_one, args=(settings, None, True), daemon=False)
-             for _ in range(workers)]
+    procs = [ctx.Process(target=_serve_one, args=(settings, sock), daemon=False)
+             for sock in socks]
     for proc in procs:
         proc.start()
+    # start() has handed each worker a duplicate of its socket: the supervisor keeps none, so
+    # a worker that exits takes its socket out of the port's group with it.
+    for sock in socks:
+        sock.close()
 
     def stop(signum: int, frame: object) -> None:
         for proc in procs:
@@ -90,7 +110,6 @@ def run_server(settings: Settings) -> None:
     signal.signal(signal.SIGINT, stop)
     for proc in procs:
         proc.join()
-    sock.close()
     sys.exit(max((p.exitcode or 0) for p in procs))
 
 

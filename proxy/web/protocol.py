@@ -72,7 +72,7 @@ class JsonErrorRunner(web.AppRunner):
 
 
 def serve(app: web.Application, *, host: str, port: int, sock: socket.socket | None,
-          reuse_port: bool, shutdown_timeout_s: float) -> None:
+          shutdown_timeout_s: float) -> None:
     """Serve `app` until SIGTERM/SIGINT, as `web.run_app` does, through JsonErrorRunner."""
 
     async def main() -> None:
@@ -84,7 +84,7 @@ def serve(app: web.Application, *, host: str, port: int, sock: socket.socket | N
             if sock is not None:
                 site = web.SockSite(runner, sock)
             else:
-                site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
+                site = web.TCPSite(runner, host, port)
             await site.start()
             await asyncio.Event().wait()
         finally:

@@ -71,7 +71,7 @@ class ProcessServer:
     """`picstream serve` in a subprocess, configured through PICSTREAM_* variables."""
 
     def __init__(self, settings: Settings, *, extra_env: Mapping[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), wait: bool = True) -> None:
         self.port = settings.server.port or free_port()
         env = {**os.environ, **settings_env(settings), "PICSTREAM_SERVER_PORT": str(self.port),
                "PICSTREAM_SERVER_HOST": "127.0.0.1", **(extra_env or {})}
@@ -80,7 +80,8 @@ class ProcessServer:
         self.proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve", *args], env=env,
                                      cwd=ROOT, stdout=self._log_file, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.wait_ready()
+        if wait:
+            self.wait_ready()
 
     def wait_ready(self, timeout_s: float = 30) -> None:
         """Block until /healthz answers or the process dies."""
