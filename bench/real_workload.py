@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE_AVATARS = 64
 # Rounds of (offline batch, live misses) whose ratios give the live share (see `run`).
 MISS_ROUNDS = 3
+# Renders of one kind in a row when the per-card kinds take turns (see `_per_card_child`).
+PER_CARD_BLOCK = 10
 FIRST = ("Ann", "Bo", "Li", "Omar", "Grace", "Mateo", "Priya", "Jonas", "Aiko", "Fatima",
          "Chloé", "Dmitri", "Olusegun", "Wilhelmina", "Maximilian", "Anastasia", "Siobhán",
          "Bartholomew", "Guadalupe", "Christopher")
@@ -307,15 +309,6 @@ def live_misses(count: int, origin: str, seconds: int) -> dict[str, float]:
             "miss_errors": misses["errors"], "miss_workers": workers}
 
 
-def _cpu_ms(make: Callable[[int], object], runs: int) -> float:
-    times = []
-    for i in range(runs):
-        started = time.process_time()
-        make(i)
-        times.append((time.process_time() - started) * 1000)
-    return statistics.median(times)
-
-
 def per_card(runs: int, *, pinned: bool) -> dict[str, float]:
     """Median CPU ms per card by kind of work, one thread (run in a VIPS_CONCURRENCY=1 child).
 
@@ -363,19 +356,19 @@ def _per_card_child(runs: int) -> dict[str, float]:
     kinds: dict[str, Callable[[int], RenderJob]] = {
         "short": lambda i: job(f"Ann Lee {i}"),
         "shrink": lambda i: job(f"Alexandra Konstantinopoulou {i:05d}"),
-        "avatar": lambda i: job(f"Ann Lee {i}", 100_000 + i),
+        # a name of its own: with the short kind's names it drew them from the memo
+        "avatar": lambda i: job(f"Ann Lei {i}", 100_000 + i),
         "real": lambda i: job(names[i % len(names)], 200_000 + i),
     }
-    names = [row["name"] for row in rows(runs, "")]
-    result: dict[str, float] = {}
+    names = [row["name"] for row in rows(2 * runs, "")]
     for kind, make in kinds.items():
         for i in range(12):   # warm: the base canvas and the default title join the memo
             render(make(-i - 1 if kind != "real" else i % 3), memo)
-        jobs = [make(i) for i in range(runs)]
-        result[kind] = _cpu_ms(lambda i, jobs=jobs: render(jobs[i], memo), runs)  # type: ignore[misc]
+    jobs = {kind: [make(i) for i in range(runs)] for kind, make in kinds.items()}
 
     def canvas(i: int) -> object:
-        state = RenderState(job=jobs[i], memo=memo, deadline=Deadline(None))
+        # rows other than the timed ones: a timed row's text must not be in the memo yet
+        state = RenderState(job=kinds["real"](runs + i), memo=memo, deadline=Deadline(None))
         for step in STEPS:
             if step is encode_output:
                 break
@@ -384,8 +377,26 @@ def _per_card_child(runs: int) -> dict[str, float]:
         return state.canvas.copy_memory()
 
     canvases = [canvas(i) for i in range(runs)]
-    result["floor"] = _cpu_ms(lambda i: encode(canvases[i], "jpeg", None), runs)  # type: ignore[arg-type]
-    return result
+    work: dict[str, Callable[[int], object]] = {
+        **{kind: (lambda i, kind=kind: render(jobs[kind][i], memo)) for kind in kinds},
+        "floor": lambda i: encode(canvases[i], "jpeg", None),  # type: ignore[arg-type]
+    }
+    # Kinds take turns in blocks of PER_CARD_BLOCK renders, the order turning each round.
+    # Timed one kind after another, the first kind paid the process's warm-up (short names
+    # timed first cost 1.80-1.98 ms a card, timed last 1.46-1.62), and the kinds compared two
+    # phases of a machine whose speed drifts within a minute. Not one render each in turn: a
+    # short and a shrinking name put the default title at two heights, so two memoised base
+    # canvases, and alternating them copied a whole base every render.
+    times: dict[str, list[float]] = {kind: [] for kind in work}
+    order = list(work)
+    for round_, first in enumerate(range(0, runs, PER_CARD_BLOCK)):
+        turn = round_ % len(order)
+        for kind in order[turn:] + order[:turn]:
+            for i in range(first, min(first + PER_CARD_BLOCK, runs)):
+                started = time.process_time()
+                work[kind](i)
+                times[kind].append((time.process_time() - started) * 1000)
+    return {kind: statistics.median(spent) for kind, spent in times.items()}
 
 
 # --- the straightforward pyvips card: the reference ------------------------------------------
