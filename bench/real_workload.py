@@ -528,7 +528,8 @@ def markdown(r: dict[str, float]) -> str:
         f"wrk) | | | {r['miss_per_s']:.0f} | | "
         f"p50 {r['miss_p50']:.0f} ms, p99 {r['miss_p99']:.0f} ms; "
         f"{r['miss_per_s'] / r['off_per_s']:.0%} of offline; {r['miss_errors']:.0f} errors; "
-        f"{r['miss_share']:.0%} of offline over {r['miss_rounds']:.0f} rounds (median; "
+        f"{r['miss_share']:.0%} of offline over {r['miss_rounds']:.0f} "
+        f"round{'s' if r['miss_rounds'] != 1 else ''} (median; "
         + ", ".join(f"{r[f'miss_share_{k}']:.0%}" for k in range(int(r['miss_rounds'])))
         + ") |",
         f"| straightforward pyvips card, same design (2 processes) | | | "
