@@ -32,9 +32,14 @@ def _serve_one(settings: Settings, sock: socket.socket | None) -> None:
           shutdown_timeout_s=settings.server.shutdown_timeout_s)
 
 
+def _family(settings: Settings) -> socket.AddressFamily:
+    """The address family of `server.host` (an IPv6 address has a colon)."""
+    return socket.AF_INET6 if ":" in settings.server.host else socket.AF_INET
+
+
 def _listeners(settings: Settings, count: int) -> list[socket.socket]:
     """`count` listening SO_REUSEPORT sockets on one port (port 0 resolved by the first)."""
-    family = socket.AF_INET6 if ":" in settings.server.host else socket.AF_INET
+    family = _family(settings)
     socks: list[socket.socket] = []
     port = settings.server.port
     try:
@@ -61,7 +66,7 @@ def check_port(settings: Settings) -> None:
     """
     if settings.server.port == 0:
         return
-    family = socket.AF_INET6 if ":" in settings.server.host else socket.AF_INET
+    family = _family(settings)
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
