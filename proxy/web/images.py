@@ -22,6 +22,7 @@ from .facts import RequestFacts
 from .freshness import Lifetime, cache_control, etag, is_not_modified
 from .http import negotiate_format
 from .keys import FACTS, REGISTRY, SERVICE, SETTINGS
+from .written import WrittenHit, head_lines, writable
 
 
 def _fallback_format(template_background: str) -> str:
@@ -43,6 +44,9 @@ class KnownURL:
     # A memory hit's headers but Server-Timing, built once; a CIMultiDict, as aiohttp keeps
     # them, so each hit copies it (0.1 µs) instead of converting a dict (0.5 µs).
     hit_headers: CIMultiDict[str]
+    # The same but Cache-Control, as header lines for a written hit (web/written.py); None
+    # when they cannot be written as they are.
+    hit_lines: bytes | None = None
 
 
 def _image_response_headers(image: CachedImage, headers: Mapping[str, str],
@@ -74,14 +78,15 @@ IMAGE_ROUTE = "/i/{sig}/{template:[a-z0-9][a-z0-9-]{0,63}}.{fmt:[a-z]+}"
 
 
 def memory_hit(request: web.BaseRequest, app: web.Application, facts: RequestFacts,
-               started: float) -> web.Response | None:
+               started: float, *, written: bool = False) -> web.StreamResponse | None:
     """A memory hit for a canonical URL verified before: identical bytes verify identically.
 
     Measured: the full path (parse, HMAC, coerce, keys) is most of a hit's cost in Python;
     this keeps hits near the ceiling of a fixed-body aiohttp server. The template version and
     the expiry are re-checked, so an edited template or an expired link takes the full path.
     Needs no routing (web/hits.py calls it first): the index holds canonical URLs only.
-    `started` is the request's start (perf_counter), for Server-Timing.
+    `started` is the request's start (perf_counter), for Server-Timing. With `written`, a
+    keep-alive HTTP/1.1 GET gets a WrittenHit, its X-Request-Id included (web/written.py).
     """
     service = app[SERVICE]
     key = request.raw_path
@@ -108,6 +113,11 @@ def memory_hit(request: web.BaseRequest, app: web.Application, facts: RequestFac
     if image is None:
         return None
     facts.tier = "memory"
+    if written and known.hit_lines is not None and writable(request):
+        total_ms = (time.perf_counter() - started) * 1000
+        return WrittenHit(known.hit_lines, (
+            f"Cache-Control: {lifetime}\r\nServer-Timing: {facts.server_timing(total_ms)}\r\n"
+            f"X-Request-Id: {facts.request_id}\r\n"), image.data)
     # aiohttp copies the kept headers into the response: only that copy is changed.
     response = _respond(request, image, hit_headers, facts, started)
     if expires is not None:
@@ -168,6 +178,14 @@ def _fallback_headers(facts: RequestFacts, reason: str, image: CachedImage, spec
             "Cache-Control": cache_control(drawn, cache, time.time())}
 
 
+def _hit_lines(headers: Mapping[str, str]) -> bytes | None:
+    try:
+        return head_lines({name: value for name, value in headers.items()
+                           if name.lower() != "cache-control"})
+    except ValueError:
+        return None
+
+
 def _remember(request: web.Request, index: MutableMapping[str, KnownURL], spec: RenderSpec,
               known: KnownURL) -> None:
     """Index a canonical URL (never the yarl spelling, never a debug URL) for the fast path."""
@@ -215,9 +233,10 @@ async def handle_image(request: web.Request) -> web.StreamResponse:
         if is_not_modified(if_none_match, image.etag):
             return _not_modified(facts, headers)
     else:
+        hit = _image_response_headers(image, headers, "memory")
         _remember(request, service.known_urls, spec, KnownURL(
-            key, template.name, template.version, lifetime, headers,
-            CIMultiDict(_image_response_headers(image, headers, "memory"))))
+            key, template.name, template.version, lifetime, headers, CIMultiDict(hit),
+            _hit_lines(hit)))
     response_headers = _image_response_headers(image, headers, served.tier)
     if spec.debug and image.explain is not None:
         # Only signed debug URLs carry it: the fits are the author's business, not a visitor's.
