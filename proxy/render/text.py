@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from html import escape
+from itertools import repeat
 
 import pyvips
 
@@ -225,7 +226,7 @@ class _Width:
     @cached_property
     def estimated(self) -> bool:
         """Whether the width is summed from advances (asked only when a text does not fit)."""
-        return not self.style.spans and all(map(_plain_advance, self.body))
+        return not self.style.spans and _PLAIN_TEXT.fullmatch(self.body) is not None
 
     def single_line(self, size: float) -> bool:
         """Whether only one line fits at every size the search may try."""
@@ -245,7 +246,7 @@ class _Width:
         """Width in output px at `size` template px (widths scale with the size within 2 %)."""
         if self.per_size is None and self.estimated:
             style = self.style
-            ems = sum(_advance(style.font, char) for char in self.body)
+            ems = sum(map(_advance, repeat(style.font), self.body))
             self.per_size = ems * style.scale + len(self.body) * (
                 style.letter_spacing_px / style.base_size)
         if self.per_size is None:
@@ -262,6 +263,22 @@ def _plain_advance(char: str) -> bool:
     code = ord(char)
     simple = (0x20 <= code < 0x530 or 0x1E00 <= code < 0x2000 or 0x2010 <= code <= 0x2027)
     return simple and not unicodedata.combining(char) and code != 0x7F
+
+
+def _plain_runs() -> str:
+    """_plain_advance as a regex character class (one match instead of a call a character)."""
+    codes = [code for code in range(0x2028) if _plain_advance(chr(code))]
+    runs: list[tuple[int, int]] = []
+    for code in codes:
+        if runs and runs[-1][1] == code - 1:
+            runs[-1] = (runs[-1][0], code)
+        else:
+            runs.append((code, code))
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+                   for a, b in runs)
+
+
+_PLAIN_TEXT = re.compile(f"[{_plain_runs()}]*")
 
 
 @lru_cache(maxsize=8192)

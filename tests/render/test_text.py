@@ -320,3 +320,16 @@ def test_text_under_a_device_pixel_of_line_height_draws_nothing(tmp_path: Path) 
                                     output=OutputOptions(format=fmt, width=1, dpr=dpr)),
                           RenderMemo())
         assert (rendered.width, rendered.format) == (dpr, fmt)
+
+
+def test_the_plain_text_pattern_is_the_plain_advance_rule() -> None:
+    # a name is estimated from advances when every character passes _plain_advance; the
+    # pattern says so in one match, for every code point
+    from proxy.render import text
+
+    for code in range(0x110000):
+        char = chr(code)
+        if 0xD800 <= code < 0xE000:
+            continue
+        assert (text._PLAIN_TEXT.fullmatch(char) is not None) == text._plain_advance(char), code
+
