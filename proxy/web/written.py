@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Mapping
 from email.utils import formatdate
+from functools import lru_cache
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
@@ -47,22 +48,10 @@ def writable(request: web.BaseRequest) -> bool:
             and request.keep_alive)
 
 
-class _HttpDate:
-    """The Date header's value, formatted once a second."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._value = ""
-
-    def now(self) -> str:
-        second = int(time.time())
-        if second != self._second:
-            self._second = second
-            self._value = formatdate(second, usegmt=True)
-        return self._value
-
-
-_DATE = _HttpDate()
+@lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
+    """The Date header's value for a second: formatted once a second, not once a hit."""
+    return formatdate(second, usegmt=True)
 
 
 class WrittenHit(web.StreamResponse):
@@ -76,7 +65,7 @@ class WrittenHit(web.StreamResponse):
         super().__init__(status=200)
         self._keep_alive = True                 # writable() checked the request's
         self._head = b"".join((_STATUS_LINE, lines, (
-            f"{dynamic}Content-Length: {len(body)}\r\nDate: {_DATE.now()}\r\n"
+            f"{dynamic}Content-Length: {len(body)}\r\nDate: {_http_date(int(time.time()))}\r\n"
             f"Server: {SERVER_SOFTWARE}\r\n\r\n").encode("latin-1")))
         self._data = body
 
