@@ -8,6 +8,7 @@ CLI) owns one memo and passes it to every render; nothing here is module-level s
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -18,8 +19,10 @@ from cachetools import LRUCache
 from .resizer import Resizers
 
 T = TypeVar("T")
-# A thread keeps its canvas buffer up to this size (a 1200x630 card at dpr 2 is 9 MB).
+# A thread keeps canvas buffers up to this size in all (a 1200x630 card at dpr 2 is 9 MB),
+# at most SCRATCH_BUFFERS of them.
 SCRATCH_MAX_BYTES = 16 * 1024 * 1024
+SCRATCH_BUFFERS = 4
 
 
 class RenderMemo:
@@ -52,20 +55,17 @@ class RenderMemo:
         return value
 
     def canvas(self, base: np.ndarray) -> CanvasBuffer:
-        """This thread's canvas buffer holding a copy of `base`, reused render after render.
+        """A canvas buffer of this thread holding a copy of `base`, reused render after render.
 
         A render blends its layers into a private copy of the base canvas. A new 2.3 MB array
         per render came fresh from the kernel each time (a page fault per 4 KB page): the copy
-        measured 0.2-0.4 ms in a render against 0.06 ms into memory already mapped. The buffer
+        measured 0.2-0.4 ms in a render against 0.06 ms into memory already mapped. A buffer
         lives only until the render's encode, and each thread renders one image at a time.
         """
-        buffer: CanvasBuffer | None = getattr(self._threads, "canvas", None)
-        if buffer is None or buffer.pixels.shape != base.shape:
-            buffer = CanvasBuffer(base.shape)
-            if buffer.pixels.nbytes <= SCRATCH_MAX_BYTES:   # a dpr 4 poster allocates per render
-                self._threads.canvas = buffer
-        buffer.copy_of(base)
-        return buffer
+        buffers: CanvasBuffers | None = getattr(self._threads, "canvases", None)
+        if buffers is None:
+            buffers = self._threads.canvases = CanvasBuffers()
+        return buffers.holding(base)
 
     def resizers(self) -> Resizers:
         """This thread's kept resize pipelines (resizer.py)."""
@@ -87,26 +87,80 @@ class RenderMemo:
         return len(self._cache)
 
 
+class CanvasBuffers:
+    """One thread's canvas buffers, each kept over the base it last copied.
+
+    Names that straddle a size step put a flowed title at two heights: two bases, both hot,
+    taking turns from one render to the next. With one buffer every turn copied a whole base
+    (a quarter of the renders of such a batch); one buffer a base puts back only the rects.
+    At most SCRATCH_BUFFERS of them and SCRATCH_MAX_BYTES in all, the least recently used
+    going first.
+    """
+
+    def __init__(self) -> None:
+        self._kept: list[CanvasBuffer] = []     # least recently used first
+
+    def holding(self, base: np.ndarray) -> CanvasBuffer:
+        kept = self._kept
+        found = next((buffer for buffer in kept if buffer.holds(base)), None)
+        if found is None:
+            found = self._spare(base)
+        if found.pixels.nbytes > SCRATCH_MAX_BYTES:   # a dpr 4 poster allocates per render
+            found.copy_of(base)
+            return found
+        if found in kept:
+            kept.remove(found)
+        kept.append(found)
+        while len(kept) > SCRATCH_BUFFERS or sum(b.pixels.nbytes for b in kept) > SCRATCH_MAX_BYTES:
+            kept.pop(0)
+        found.copy_of(base)
+        return found
+
+    def _spare(self, base: np.ndarray) -> CanvasBuffer:
+        """A buffer for a base none holds: one whose base is gone, a new one while there is
+        room, else the least recently used of the same shape."""
+        same = [buffer for buffer in self._kept if buffer.pixels.shape == base.shape]
+        gone = next((buffer for buffer in same if not buffer.holds_live()), None)
+        if gone is not None:
+            return gone
+        room = (len(self._kept) < SCRATCH_BUFFERS and base.nbytes + sum(
+            buffer.pixels.nbytes for buffer in self._kept) <= SCRATCH_MAX_BYTES)
+        if same and not room:
+            return same[0]
+        return CanvasBuffer(base.shape)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
 class CanvasBuffer:
-    """One thread's canvas: a copy of a base canvas plus the rects the last render blended.
+    """A canvas: a copy of a base canvas plus the rects the last render blended.
 
     The next render over the same base puts back only those rects (the name, title and avatar
     of a card, a fifth of it) instead of copying the whole 2.3 MB: in a batch worker the
     whole copy measured 0.2-0.3 ms of a 12 ms card, the base being out of the CPU caches.
+    The base is held weakly: a base the memo dropped is not kept alive by its copy.
     """
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.pixels = np.empty(shape, dtype=np.uint8)
-        self.base: np.ndarray | None = None     # the base whose pixels it holds off `dirty`
+        self._base: weakref.ref[np.ndarray] | None = None   # whose pixels it holds off `dirty`
         self.dirty: list[tuple[int, int, int, int]] = []
 
+    def holds(self, base: np.ndarray) -> bool:
+        return self._base is not None and self._base() is base
+
+    def holds_live(self) -> bool:
+        """Whether the base it holds is still alive (in the memo, or in a render)."""
+        return self._base is not None and self._base() is not None
+
     def copy_of(self, base: np.ndarray) -> None:
-        if self.base is base:
+        if self.holds(base):
             for y0, y1, x0, x1 in self.dirty:
                 self.pixels[y0:y1, x0:x1] = base[y0:y1, x0:x1]
         else:
             np.copyto(self.pixels, base)
-            self.base = base
+            self._base = weakref.ref(base)
         self.dirty = []
 
     def touched(self, rect: tuple[int, int, int, int] | None) -> None:
