@@ -132,6 +132,8 @@ def test_shrinking_names_are_laid_out_about_once_and_rarely_a_step_small(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The trade the walk down makes, held on names it was not tuned on: about one layout a
     # name, and few names a step (2 %) below the largest size that fits, none two below.
+    # Started from the line shaped from the font file (line_width.py): 1.08 layouts a name
+    # and 3 of 106 a step below (from summed advances it was 1.22 and 9).
     kw: dict[str, object] = {"size": 80, "min_size": 28, "max_lines": 1, "font": "Inter Bold",
                              "box": (10, 20, 560, 120)}
     names = [name for name in dict.fromkeys(workload_names(120))
@@ -152,8 +154,8 @@ def test_shrinking_names_are_laid_out_about_once_and_rarely_a_step_small(
         sizes.append((name, fit.size, largest))
     below = [(name, size, largest) for name, size, largest in sizes if size != largest]
     assert all(0 < largest - size <= 1 for _, size, largest in below), below
-    assert len(below) <= 0.1 * len(names), below
-    assert layouts <= 1.3 * len(names), layouts
+    assert len(below) <= 0.05 * len(names), below
+    assert layouts <= 1.15 * len(names), layouts
 
 
 SHRINKING = ("Alexandra Konstantinou", "Customer Number 00042", "Wilhelmina Venkataraghavan",
