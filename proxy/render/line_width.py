@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import uharfbuzz as hb
 
-from .vips import FONT_SUFFIXES, FONTS_DIR_ENV, _family_name, fonts_dir
+from .vips import FONT_SUFFIXES, FONTS_DIR_ENV, family_name, fonts_dir
 
 # Probe lines, laid out by Pango to pick the font file: wide and narrow letters, capitals,
 # digits and punctuation, at two sizes whose roundings differ.
@@ -109,7 +109,7 @@ def _line_font(font: str, setting: str, laid_out: Callable[[str, str, float], in
         if path.suffix.lower() not in FONT_SUFFIXES:
             continue
         try:
-            family = _family_name(path)
+            family = family_name(path)
         except (OSError, ValueError, UnicodeError, struct.error):
             continue
         if not family or not (name == family.lower() or name.startswith(family.lower() + " ")):

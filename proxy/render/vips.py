@@ -88,13 +88,16 @@ def font_families(folder: Path | None = None) -> set[str]:
     families: set[str] = set()
     for path in sorted((folder or fonts_dir()).iterdir()):
         if path.suffix.lower() in FONT_SUFFIXES:
-            family = _family_name(path)
+            try:
+                family = family_name(path)
+            except (OSError, ValueError, UnicodeError, struct.error):
+                continue        # a damaged file dropped into the folder names no family
             if family:
                 families.add(family)
     return families
 
 
-def _family_name(path: Path) -> str | None:
+def family_name(path: Path) -> str | None:
     """The typographic family (name ID 16) or else the legacy family (ID 1) of one font file.
 
     A few dozen lines of struct instead of fontTools (not a dependency) and instead of

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import proxy.render  # noqa: F401  (fonts are set up before any text renders)
@@ -45,3 +47,37 @@ def test_a_character_the_font_lacks_leaves_the_line_unpredicted() -> None:
     assert font is not None
     assert font.shape("Ann 李") is None
     assert font.shape("Ann Lee") is not None
+
+
+def test_a_damaged_file_of_the_family_is_passed_over(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Operators drop fonts into the folder; one HarfBuzz or the name table cannot read is no
+    # candidate, and the file that predicts the widths is still found.
+    import shutil
+
+    from proxy.render.line_width import _PROBE, _PROBE_PX, LineFont
+    from proxy.render.vips import FONTS_DIR_ENV
+
+    shipped = Path(__file__).resolve().parents[2] / "templates" / "fonts" / "Inter-Bold.otf"
+    shutil.copy(shipped, tmp_path / "Inter-Bold.otf")
+    (tmp_path / "Inter-Broken.otf").write_bytes(b"OTTO" + b"\x00\x09" + b"\xff" * 40)
+    (tmp_path / "Inter-Empty.ttf").write_bytes(b"")
+    probe = LineFont(shipped).shape(_PROBE)
+    assert probe is not None
+    widths = {size: probe.width(size) for size in _PROBE_PX}   # Pango's, as the file predicts
+    monkeypatch.setenv(FONTS_DIR_ENV, str(tmp_path))
+    found = line_font("Inter Bold", lambda font, text, size: widths[size])
+    assert found is not None and found.path.name == "Inter-Bold.otf"
+
+
+def test_a_damaged_font_file_names_no_family(tmp_path: Path) -> None:
+    # fontcheck asks for the folder's families on every template check: one bad file there
+    # raised struct.error out of it
+    import shutil
+
+    from proxy.render.vips import font_families
+
+    shipped = Path(__file__).resolve().parents[2] / "templates" / "fonts" / "Inter-Bold.otf"
+    shutil.copy(shipped, tmp_path / "Inter-Bold.otf")
+    (tmp_path / "Broken.otf").write_bytes(b"OTTO" + b"\x00\x09" + b"\xff" * 40)
+    assert font_families(tmp_path) == {"Inter"}
