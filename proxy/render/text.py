@@ -421,16 +421,24 @@ def _cut_to_fit(style: _Style, body: str, size: float, width: _Width) -> _Render
 
 
 def _prefix(body: str, n: int) -> str:
-    """The first ~n characters, cut at a word boundary if there is one, never mid-grapheme."""
+    """The first ~n characters, cut at a word boundary if there is one, never mid-grapheme.
+
+    A hyphen is a boundary too, as it is where Pango breaks a line: a double-barrelled name
+    that does not fit keeps its first part ("Alexandra Konstantinopoulou…"), where cutting
+    only at spaces left "Alexandra…".
+    """
     while 0 < n < len(body) and (body[n] in _JOINERS or body[n - 1] == "\u200d"
                                  or unicodedata.combining(body[n])):
         n -= 1
     head = body[:n]
     if n < len(body) and not body[n].isspace():
         space = max(head.rfind(" "), head.rfind("\n"))
-        if space > 0:
+        hyphen = max(head.rfind("-"), head.rfind("\u2010"))
+        if hyphen > 0 and hyphen > space and not head[:hyphen].endswith(tuple(_TRAILING)):
+            head = head[:hyphen]
+        elif space > 0:
             head = head[:space]
-    return head.rstrip(_TRAILING)
+    return head.rstrip(_TRAILING + "\u2010")
 
 
 def _render(style: _Style, body: str, size: float, *, wrap: bool = True) -> _Render:

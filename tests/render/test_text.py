@@ -226,6 +226,20 @@ def test_max_lines_cuts_with_an_ellipsis_at_a_word() -> None:
     assert fit_one.cut and fit_one.lines == 1
 
 
+def test_a_double_barrelled_name_too_long_at_its_smallest_keeps_its_first_part() -> None:
+    # The cut falls at a hyphen as at a space (where Pango breaks a line): cutting only at
+    # spaces drew "Alexandra…" for this name on the social card.
+    from proxy.render import text
+
+    kw: dict[str, object] = {"size": 76, "min_size": 36, "max_lines": 1, "font": "Inter Bold",
+                             "box": (0, 0, 780, 100)}
+    cut, fit = draw("Alexandra Konstantinopoulou-Wolfeschlegel", **kw)
+    assert fit.cut and fit.size == 36
+    expected, _ = draw("Alexandra Konstantinopoulou" + text.ELLIPSIS,
+                       **{**kw, "size": 36, "min_size": None})
+    assert pixels(cut) == pixels(expected)
+
+
 def test_arabic_renders_right_to_left_and_aligns_right() -> None:
     right, fit = draw("مرحبا بالعالم", align="right")
     left, _ = draw("مرحبا بالعالم", align="left")
