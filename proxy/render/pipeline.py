@@ -238,6 +238,13 @@ def _plan(template: Template, values: Values, memo: RenderMemo, ctx: DrawContext
             if seen >= HOT_AFTER and not any(_overlaps(part.box, other.box) for _, other in rest):
                 base.append((index, part))
             else:
+                if isinstance(part, PlacedText):
+                    # Moved text (a title below a name that shrank) is one patch in any place
+                    # (_draw_cached keys it without the place): new is new in every place.
+                    # Noted by its text alone (a string hashes once): this only decides what
+                    # is kept; the memo's key stays the whole layer.
+                    seen = memo.note(("drawn", template.version, index, number, scale),
+                                     part.probe.text, HOT_WINDOW)
                 if seen == 1:
                     new.add(len(rest))
                 rest.append((index, part))

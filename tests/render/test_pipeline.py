@@ -240,6 +240,27 @@ def test_a_title_below_names_of_different_sizes_is_laid_out_and_prepared_once() 
     assert len(placed) == 1
 
 
+def test_a_title_moved_to_a_new_place_each_render_is_kept_once_it_comes_back() -> None:
+    # Names of four sizes put the title at four heights: new in each place, but the same
+    # patch (kept without its place). Counted by place it was new every render and its
+    # planes were made again each time instead of coming from the memo.
+    template = Registry(ROOT / "templates").get("social-card")
+    memo = MakeLog()
+    title = "Head of design at the city library"
+    names = ("Ann Lee", "Christopher Venkataraghavan", "Wilhelmina Elizabeth Smith",
+             "Alexandra Konstantinopoulou 00042")
+    sizes = set()
+    for name in names:
+        values = coerce(template, {"name": name, "title": title})
+        fits = render(RenderJob(template=template, values=values,
+                                output=OutputOptions(format="jpeg")), memo).fits
+        sizes.add(next(fit.size for fit in fits if fit.part == ".children[0]"))
+    assert len(sizes) == len(names)
+    placed = [key for key in memo.made if key[0] == "layer" and isinstance(key[4], tuple)
+              and key[4][1].text == title]
+    assert len(placed) == 1      # drawn in the first place, kept from the second on
+
+
 def test_renders_on_many_threads_sharing_a_memo_keep_their_own_canvas() -> None:
     # Each thread blends into its own reused canvas buffer (RenderMemo.canvas): renders on
     # four threads at once give the bytes of a render alone.
