@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyvips
 
-from .vips import CACHE_MAX_OPS, FONT_SUFFIXES, font_families, fonts_dir
+from .vips import CACHE_MAX_OPS, FONT_SUFFIXES, font_families, fonts_dir, in_family
 
 FontsStamp = tuple[tuple[str, int, int], ...]
 
@@ -54,6 +54,4 @@ def font_ok(font: str) -> bool:
     """True when `font` ("Inter Bold", "Noto Sans Arabic") starts with a shipped family."""
     folder = fonts_dir()
     _first_stamp(folder)
-    name = font.strip().lower()
-    return any(name == fam or name.startswith(fam + " ")
-               for fam in _families(folder, fonts_stamp(folder)))
+    return any(in_family(font, fam) for fam in _families(folder, fonts_stamp(folder)))

@@ -18,7 +18,6 @@ where the search starts: every size drawn is laid out and seen to fit.
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import uharfbuzz as hb
 
-from .vips import FONT_SUFFIXES, FONTS_DIR_ENV, family_name, fonts_dir
+from .vips import FONTS_DIR_ENV, font_files, fonts_dir, in_family
 
 # Probe lines, laid out by Pango to pick the font file: wide and narrow letters, capitals,
 # digits and punctuation, at two sizes whose roundings differ.
@@ -101,18 +100,10 @@ def line_font(font: str, laid_out: Callable[[str, str, float], int]) -> LineFont
 @lru_cache(maxsize=64)
 def _line_font(font: str, setting: str, laid_out: Callable[[str, str, float], int]
                ) -> LineFont | None:
-    folder = fonts_dir()
-    name = font.strip().lower()
     wanted = [laid_out(font, _PROBE, size) for size in _PROBE_PX]
     best: tuple[float, LineFont] | None = None
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in FONT_SUFFIXES:
-            continue
-        try:
-            family = family_name(path)
-        except (OSError, ValueError, UnicodeError, struct.error):
-            continue
-        if not family or not (name == family.lower() or name.startswith(family.lower() + " ")):
+    for path, family in font_files(fonts_dir()):
+        if not in_family(font, family):
             continue
         try:
             candidate = LineFont(path)

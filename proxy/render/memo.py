@@ -111,7 +111,7 @@ class CanvasBuffers:
         if found in kept:
             kept.remove(found)
         kept.append(found)
-        while len(kept) > SCRATCH_BUFFERS or sum(b.pixels.nbytes for b in kept) > SCRATCH_MAX_BYTES:
+        while len(kept) > SCRATCH_BUFFERS or self._held_bytes() > SCRATCH_MAX_BYTES:
             kept.pop(0)
         found.copy_of(base)
         return found
@@ -123,11 +123,14 @@ class CanvasBuffers:
         gone = next((buffer for buffer in same if not buffer.holds_live()), None)
         if gone is not None:
             return gone
-        room = (len(self._kept) < SCRATCH_BUFFERS and base.nbytes + sum(
-            buffer.pixels.nbytes for buffer in self._kept) <= SCRATCH_MAX_BYTES)
+        room = (len(self._kept) < SCRATCH_BUFFERS
+                and base.nbytes + self._held_bytes() <= SCRATCH_MAX_BYTES)
         if same and not room:
             return same[0]
         return CanvasBuffer(base.shape)
+
+    def _held_bytes(self) -> int:
+        return sum(buffer.pixels.nbytes for buffer in self._kept)
 
     def __len__(self) -> int:
         return len(self._kept)

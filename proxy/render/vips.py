@@ -83,21 +83,32 @@ def fonts_dir() -> Path:
     return Path(os.environ.get(FONTS_DIR_ENV) or FONTS_DIR).resolve()
 
 
-def font_families(folder: Path | None = None) -> set[str]:
-    """Family names of the font files in use, read from their `name` tables."""
-    families: set[str] = set()
+def font_files(folder: Path | None = None) -> list[tuple[Path, str]]:
+    """Each font file in use with its family name, read from its `name` table."""
+    out = []
     for path in sorted((folder or fonts_dir()).iterdir()):
         if path.suffix.lower() in FONT_SUFFIXES:
             try:
-                family = family_name(path)
+                family = _family_name(path)
             except (OSError, ValueError, UnicodeError, struct.error):
                 continue        # a damaged file dropped into the folder names no family
             if family:
-                families.add(family)
-    return families
+                out.append((path, family))
+    return out
 
 
-def family_name(path: Path) -> str | None:
+def font_families(folder: Path | None = None) -> set[str]:
+    """Family names of the font files in use."""
+    return {family for _, family in font_files(folder)}
+
+
+def in_family(font: str, family: str) -> bool:
+    """Whether a font name ("Inter Bold") names `family` ("Inter"), case aside."""
+    name, family = font.strip().lower(), family.lower()
+    return name == family or name.startswith(family + " ")
+
+
+def _family_name(path: Path) -> str | None:
     """The typographic family (name ID 16) or else the legacy family (ID 1) of one font file.
 
     A few dozen lines of struct instead of fontTools (not a dependency) and instead of
